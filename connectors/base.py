@@ -1,0 +1,95 @@
+"""The one small interface between the flow engine and the outside world.
+
+Every stage kind (signature, tdt, sae, delivery) is served by a connector that implements
+:class:`StageConnector`. The engine never imports a concrete connector: it asks the registry
+(``connectors.registry``) for the connector a collectivité is configured with.
+
+Idempotency contract (invariant 2, "no external effect twice"): ``job.reference`` is our own
+stable reference for (document, stage, generation). Before calling ``submit`` again after a
+crash, the stage runner calls ``lookup(job)``; a connector must find an effect it already made
+at the remote side by that reference and return its remote id instead of ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A file of the document, handed to a connector (bytes already read from the blob store)."""
+
+    name: str
+    role: str  # "document", "annexe", "signed_document", ...
+    data: bytes
+    media_type: str = "application/pdf"
+
+
+@dataclass(frozen=True)
+class Collectivite:
+    siren: str
+    name: str
+    departement: str  # 3 characters, e.g. "034", "02A"
+    arrondissement: str  # 1 digit
+    nature_code: str  # authority type, 2 digits, e.g. "31" commune
+    classification_date: str | None = None  # YYYY-MM-DD of the préfecture classification
+    classification_xml: bytes | None = None  # the RetourClassification message
+
+
+@dataclass(frozen=True)
+class StageJob:
+    document_id: str
+    reference: str  # our own reference, unique per (document, stage, generation)
+    flow: str
+    stage: str
+    collectivite: Collectivite
+    metadata: dict[str, Any]
+    files: list[InputFile]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutputFile:
+    """A file a connector brings back (signed PDF, transmitted archive, reply XML, ...)."""
+
+    name: str
+    role: str
+    data: bytes
+    media_type: str = "application/octet-stream"
+
+
+PollStatus = Literal["pending", "done", "rejected"]
+
+
+@dataclass
+class StageResult:
+    """What a stage produced. ``status`` is ``done`` (success), ``rejected`` (a business refusal:
+    préfecture anomaly, SAE refusal, parapheur rejection) or ``pending`` (ask again later)."""
+
+    status: PollStatus
+    files: list[OutputFile] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+
+class ConnectorError(Exception):
+    """A technical failure worth retrying (HTTP 5xx, timeout, malformed answer)."""
+
+
+class PermanentConnectorError(ConnectorError):
+    """A failure that retrying cannot fix (KO answer for invalid input, bad configuration)."""
+
+
+class StageConnector(Protocol):
+    async def lookup(self, job: StageJob) -> str | None:
+        """Return the remote id of an effect already made for ``job.reference``, or ``None``."""
+
+    async def submit(self, job: StageJob) -> tuple[str, list[OutputFile]]:
+        """Perform the external effect once. Returns the remote id and any file produced while
+        submitting (e.g. the transmitted ``.tar.gz``)."""
+
+    async def poll(self, job: StageJob, remote_id: str) -> StageResult:
+        """Ask the remote side where the effect stands; ``done``/``rejected`` carry the result."""
+
+    async def aclose(self) -> None: ...
