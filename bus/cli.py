@@ -1,0 +1,453 @@
+"""`dematbus` command line (Typer + Rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import httpx
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from bus.config import Settings
+
+app = typer.Typer(help="dematbus: the document bus of the collectivités (ACTES, HELIOS, RH).",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+collectivite_app = typer.Typer(help="Manage collectivités.", no_args_is_help=True)
+apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+journal_app = typer.Typer(help="The tamper-evident journal.", no_args_is_help=True)
+app.add_typer(collectivite_app, name="collectivite")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(journal_app, name="journal")
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./var)")]
+
+
+def _settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code)
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Create demo collectivités and deposit a few actes")] = False,
+    data_dir: DataDir = None,
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    simulators_port: Annotated[int, typer.Option(help="Simulators port")] = 8100,
+) -> None:
+    """Start the whole bus: broker, simulators, API and worker. Ctrl-C stops everything."""
+    from bus.stack import Stack
+
+    settings = _settings(data_dir)
+    stack = Stack(settings.data_dir, api_port=port, simulators_port=simulators_port)
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        with console.status("starting the broker, simulators, API and worker…"):
+            stack.start_broker()
+            asyncio.run(_migrate(stack.settings))
+            stack.start_simulators()
+            stack.start_api()
+            stack.start_worker()
+            stack.wait_healthy()
+            demos = asyncio.run(_prepare(stack, demo))
+        deposited = []
+        if demo and demos:
+            from bus.demo import deposit_demo_actes
+
+            if not asyncio.run(_has_documents(stack.settings)):
+                deposited = deposit_demo_actes(stack.api_url, demos)
+        endpoints = stack.write_endpoints({"demo": [
+            {"siren": d.siren, "name": d.name, "api_key": d.api_key, "signature": d.signature} for d in demos
+        ]} if demos else None)
+        _print_welcome(stack, demos, deposited, endpoints)
+        while not stopping:
+            for name, proc in list(stack.procs.items()):
+                if proc.poll() is not None:
+                    err.print(f"[red]{name} exited with code {proc.returncode}; see {stack.data_dir}/logs/{name}.log")
+                    stopping = True
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        with console.status("stopping…"):
+            stack.stop()
+        console.print("[green]dematbus stopped.[/green] Data kept in", str(stack.data_dir))
+
+
+async def _migrate(settings: Settings) -> None:
+    from bus.store.db import Store
+
+    store = Store(settings.db_url)
+    await store.migrate()
+    await store.close()
+
+
+async def _prepare(stack: Any, demo: bool) -> list[Any]:
+    """Register every collectivité at the S²low simulator; create the demo ones if asked."""
+    from sqlalchemy import select
+
+    from bus.demo import ensure_demo, register_at_simulators
+    from bus.store.db import Store
+    from bus.store.models import Collectivite
+
+    store = Store(stack.settings.db_url)
+    try:
+        demos = await ensure_demo(store, stack.data_dir) if demo else []
+        async with store.sessions() as session:
+            rows = (await session.execute(select(Collectivite))).scalars().all()
+        register_at_simulators(stack.simulators_url, [
+            (c.siren, c.name, c.departement, c.arrondissement, c.nature_code) for c in rows
+        ])
+        return demos
+    finally:
+        await store.close()
+
+
+async def _has_documents(settings: Settings) -> bool:
+    from sqlalchemy import func, select
+
+    from bus.store.db import Store
+    from bus.store.models import Document
+
+    store = Store(settings.db_url)
+    try:
+        async with store.sessions() as session:
+            return (await session.execute(select(func.count()).select_from(Document))).scalar_one() > 0
+    finally:
+        await store.close()
+
+
+def _print_welcome(stack: Any, demos: list[Any], deposited: list[str], endpoints: Path) -> None:
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("what")
+    table.add_column("where")
+    table.add_row("API (OpenAPI)", f"{stack.api_url}/docs")
+    table.add_row("S²low + préfecture simulator", f"{stack.simulators_url}/s2low/_admin/transmissions")
+    table.add_row("As@lae simulator", f"{stack.simulators_url}/asalae/_admin/transfers")
+    table.add_row("i-Parapheur simulator", f"{stack.simulators_url}/iparapheur/_admin/folders")
+    table.add_row("Kafka broker", stack.bootstrap)
+    table.add_row("data, logs", f"{stack.data_dir}  ({stack.data_dir}/logs)")
+    table.add_row("endpoints", str(endpoints))
+    console.print(Panel(table, title="dematbus is running", subtitle="Ctrl-C to stop"))
+    if demos:
+        demo_table = Table("SIREN", "collectivité", "signature", "API key")
+        for d in demos:
+            demo_table.add_row(d.siren, d.name, d.signature or "-", d.api_key)
+        console.print(demo_table)
+        first = demos[0]
+        console.print(f"Try:  export DEMATBUS_API_KEY={first.api_key}\n"
+                      f"      dematbus status <id>   (demo documents deposited: {', '.join(deposited) or 'earlier run'})")
+
+
+@app.command()
+def worker(loglevel: Annotated[str, typer.Option(help="Log level")] = "warning") -> None:
+    """Run the stream processor (engine, stage runners, relay, poller, reconciler)."""
+    from bus.worker import run_worker
+
+    settings = _settings()
+    if not settings.kafka_bootstrap_servers:
+        _fail("KAFKA_BOOTSTRAP_SERVERS is not set (dematbus up starts an embedded broker for you)")
+    sys.argv = [sys.argv[0]]  # faust's Worker reads argv
+    run_worker(settings, settings.kafka_bootstrap_servers or "", loglevel)
+
+
+@app.command()
+def api(port: Annotated[Optional[int], typer.Option(help="Port")] = None) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from connectors.inbound.api import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=settings.host, port=port or settings.api_port, log_level="warning")
+
+
+@app.command()
+def simulators(port: Annotated[Optional[int], typer.Option(help="Port")] = None) -> None:
+    """Run the simulators (S²low + préfecture, As@lae, i-Parapheur) under one port."""
+    import uvicorn
+
+    from connectors.simulators.hub import create_hub
+
+    settings = _settings()
+    hub = create_hub(settings.data_dir / "simulators")
+    uvicorn.run(hub, host=settings.host, port=port or settings.simulators_port, log_level="warning")
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Create or upgrade the database schema."""
+    asyncio.run(_migrate(_settings(data_dir)))
+    console.print("[green]schema up to date[/green]")
+
+
+# -- administration --------------------------------------------------------------------------
+
+
+@collectivite_app.command("add")
+def collectivite_add(
+    siren: Annotated[str, typer.Option(help="SIREN (9 digits, Luhn)")],
+    name: Annotated[str, typer.Option(help="Name")],
+    departement: Annotated[str, typer.Option(help="Département, 3 characters (034, 02A)")],
+    arrondissement: Annotated[str, typer.Option(help="Arrondissement, 1 digit")] = "0",
+    nature: Annotated[str, typer.Option(help="Authority nature code (31 commune, 44 CC…)")] = "31",
+    classification: Annotated[Optional[Path], typer.Option(help="RetourClassification XML")] = None,
+    signature: Annotated[str, typer.Option(help="none, pades or iparapheur")] = "none",
+    data_dir: DataDir = None,
+) -> None:
+    """Add (or update) a collectivité, wired to the simulators by default."""
+    from bus.collectivites import InvalidCollectivite, add_collectivite, simulator_connectors
+    from bus.store.db import Store
+
+    settings = _settings(data_dir)
+    cert_dir = settings.data_dir / "certs" / siren
+
+    async def run() -> None:
+        store = Store(settings.db_url)
+        await store.migrate()
+        try:
+            if signature == "pades" and not (cert_dir / "cert.pem").exists():
+                from connectors.signature.certificates import make_test_certificate
+
+                cert_dir.mkdir(parents=True, exist_ok=True)
+                cert, key = make_test_certificate(name, name, cert_dir)
+                cert.rename(cert_dir / "cert.pem")
+                key.rename(cert_dir / "key.pem")
+            async with store.transaction() as session:
+                await add_collectivite(
+                    session, siren=siren, name=name, departement=departement, arrondissement=arrondissement,
+                    nature_code=nature, classification_xml=classification.read_bytes() if classification else None,
+                    connectors=simulator_connectors(siren, None if signature == "none" else signature, cert_dir),
+                )
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(run())
+    except InvalidCollectivite as exc:
+        _fail(str(exc))
+    console.print(f"[green]collectivité {siren} saved[/green]")
+
+
+@collectivite_app.command("list")
+def collectivite_list(data_dir: DataDir = None) -> None:
+    """List collectivités."""
+    from sqlalchemy import select
+
+    from bus.store.db import Store
+    from bus.store.models import Collectivite
+
+    async def run() -> list[Collectivite]:
+        store = Store(_settings(data_dir).db_url)
+        await store.migrate()
+        try:
+            async with store.sessions() as session:
+                return list((await session.execute(select(Collectivite).order_by(Collectivite.siren))).scalars())
+        finally:
+            await store.close()
+
+    table = Table("SIREN", "name", "dépt", "arr.", "nature", "classification", "signature")
+    for c in asyncio.run(run()):
+        table.add_row(c.siren, c.name, c.departement, c.arrondissement, c.nature_code,
+                      str(c.classification_date or "-"), (c.connectors.get("signature") or {}).get("kind", "-"))
+    console.print(table)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    siren: Annotated[list[str], typer.Option(help="SIREN in scope (repeatable; * for all)")],
+    role: Annotated[list[str], typer.Option(help="depositor, operator, reporter or admin (repeatable)")],
+    name: Annotated[str, typer.Option(help="Label")] = "",
+    data_dir: DataDir = None,
+) -> None:
+    """Create an API key. It is printed once and stored hashed."""
+    from bus.store.apikeys import create_key
+    from bus.store.db import Store
+
+    async def run() -> str:
+        store = Store(_settings(data_dir).db_url)
+        await store.migrate()
+        try:
+            async with store.transaction() as session:
+                return await create_key(session, siren, role, name)
+        finally:
+            await store.close()
+
+    try:
+        key = asyncio.run(run())
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(key, highlight=False, soft_wrap=True)
+
+
+# -- client side -------------------------------------------------------------------------------
+
+
+def _endpoints(data_dir: Path | None) -> dict[str, Any]:
+    path = _settings(data_dir).data_dir / "endpoints.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _client_config(api_url: str | None, key: str | None, siren: str | None, data_dir: Path | None) -> tuple[str, str]:
+    endpoints = _endpoints(data_dir)
+    url = api_url or endpoints.get("api") or "http://127.0.0.1:8000"
+    key = key or os.environ.get("DEMATBUS_API_KEY")
+    if not key:
+        demos = endpoints.get("demo") or []
+        match = [d for d in demos if siren is None or d["siren"] == siren]
+        if match:
+            key = match[0]["api_key"]
+    if not key:
+        _fail("no API key: pass --key or set DEMATBUS_API_KEY")
+    return url, key or ""
+
+
+def _api_error(resp: httpx.Response) -> None:
+    try:
+        error = resp.json()["error"]
+        _fail(f"{resp.status_code} {error['code']}: {error['message']}")
+    except (ValueError, KeyError, TypeError):
+        _fail(f"HTTP {resp.status_code}: {resp.text[:500]}")
+
+
+ApiUrl = Annotated[Optional[str], typer.Option("--api", help="API base URL (default: from endpoints.json)")]
+ApiKeyOpt = Annotated[Optional[str], typer.Option("--key", help="API key (default: $DEMATBUS_API_KEY)")]
+
+
+@app.command()
+def deposit(
+    flow: Annotated[str, typer.Option(help="Flow (actes)")],
+    siren: Annotated[str, typer.Option(help="SIREN of the collectivité")],
+    meta: Annotated[Path, typer.Option(help="Metadata JSON file")],
+    file: Annotated[Path, typer.Option(help="The document (PDF)")],
+    annex: Annotated[Optional[list[Path]], typer.Option(help="Annexe (repeatable)")] = None,
+    idempotency_key: Annotated[Optional[str], typer.Option(help="Idempotency-Key header")] = None,
+    api_url: ApiUrl = None,
+    key: ApiKeyOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Deposit a document through the API; prints the created document as JSON."""
+    url, api_key = _client_config(api_url, key, siren, data_dir)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    files: list[tuple[str, tuple[str, bytes, str]]] = [("document", (file.name, file.read_bytes(), "application/pdf"))]
+    files += [("annexes", (a.name, a.read_bytes(), "application/octet-stream")) for a in annex or []]
+    resp = httpx.post(f"{url}/api/v1/documents", headers=headers, timeout=60,
+                      data={"flow": flow, "siren": siren, "metadata": meta.read_text(encoding="utf-8")}, files=files)
+    if resp.status_code not in (200, 201):
+        _api_error(resp)
+    console.print_json(data=resp.json())
+
+
+@app.command()
+def status(
+    document_id: Annotated[str, typer.Argument(help="Document id")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the document as JSON")] = False,
+    watch: Annotated[bool, typer.Option(help="Follow until a terminal state")] = False,
+    api_url: ApiUrl = None,
+    key: ApiKeyOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Show a document's state and timeline."""
+    url, api_key = _client_config(api_url, key, None, data_dir)
+    terminal = {"archived", "rejected", "error", "cancelled", "delivered"}
+    while True:
+        resp = httpx.get(f"{url}/api/v1/documents/{document_id}", headers={"Authorization": f"Bearer {api_key}"},
+                         timeout=30)
+        if resp.status_code != 200:
+            _api_error(resp)
+        doc = resp.json()
+        if not watch or doc["state"] in terminal:
+            break
+        time.sleep(0.5)
+    if as_json:
+        console.print_json(data=doc)
+        return
+    console.print(f"[bold]{doc['id']}[/bold]  flow={doc['flow']}  siren={doc['siren']}  state=[bold]{doc['state']}[/bold]")
+    if doc.get("reason"):
+        console.print(f"reason: {doc['reason']}")
+    if doc.get("replies"):
+        console.print("replies: " + ", ".join(f"{k}={v}" for k, v in doc["replies"].items()))
+    table = Table("#", "at (UTC)", "event", "state", "detail")
+    for entry in doc["timeline"]:
+        table.add_row(str(entry["seq"]), entry["at"][:23], entry["event"], entry["state"],
+                      json.dumps(entry["detail"], ensure_ascii=False)[:120])
+    console.print(table)
+    files = Table("file", "role", "size", "sha256")
+    for f in doc["files"]:
+        files.add_row(f["name"], f["role"], str(f["size"]), f["sha256"][:16] + "…")
+    console.print(files)
+
+
+@app.command()
+def inspect(
+    file: Annotated[Path, typer.Argument(help="An ACTES message or archive, PES_Aller, PES_ACQUIT or SEDA message")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+) -> None:
+    """Recognise a message and print its type and key fields."""
+    from schemas.errors import SchemaError
+    from schemas.inspect import inspect_message
+
+    try:
+        info = inspect_message(file.read_bytes())
+    except SchemaError as exc:
+        _fail(f"{exc.code}: {exc.message}")
+    if as_json:
+        print(json.dumps(info, ensure_ascii=False, indent=2, default=str))
+        return
+    table = Table("field", "value")
+    for k, v in info.items():
+        table.add_row(k, json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else v)
+    console.print(table)
+
+
+@journal_app.command("verify")
+def journal_verify(document_id: str, data_dir: DataDir = None) -> None:
+    """Recompute a document's hash chain; exit 1 if it was tampered with."""
+    from bus.store import journal
+    from bus.store.db import Store
+
+    async def run() -> journal.ChainReport:
+        store = Store(_settings(data_dir).db_url)
+        try:
+            async with store.sessions() as session:
+                return await journal.verify_chain(session, document_id)
+        finally:
+            await store.close()
+
+    report = asyncio.run(run())
+    if report.entries == 0:
+        _fail(f"no journal for {document_id}")
+    if not report.valid:
+        _fail(f"journal of {document_id} is BROKEN at entry {report.broken_at} ({report.entries} entries)")
+    console.print(f"[green]journal of {document_id} is intact[/green] ({report.entries} entries)")
+
+
+def main() -> None:
+    app()

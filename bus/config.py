@@ -1,0 +1,83 @@
+"""Configuration: `DEMATBUS_*` environment variables, then a TOML file, then defaults.
+
+`KAFKA_BOOTSTRAP_SERVERS` unset means "spawn the embedded broker"; `DEMATBUS_DATABASE_URL` unset
+means "SQLite under the data directory".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _toml_path() -> Path:
+    return Path(os.environ.get("DEMATBUS_CONFIG", "dematbus.toml"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DEMATBUS_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "DEMATBUS_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    host: str = "127.0.0.1"
+    api_port: int = 8000
+    simulators_port: int = 8100
+    topic_partitions: int = 4
+
+    # Stage execution
+    max_attempts: int = 5
+    retry_backoff: float = 1.0  # seconds, doubled at each attempt
+    retry_backoff_max: float = 60.0
+    poll_interval: float = 1.0  # how often pending remote effects are asked again
+    stage_timeout: float = 120.0  # reconciler re-drives documents idle longer than this
+    reconcile_interval: float = 10.0
+    connector_timeout: float = 30.0
+
+    # Télétransmission identity (agreed with the ministry)
+    tdt_trigramme: str = "DMB"
+    tdt_quadrigramme: str = "EACT"
+
+    # Deposit limits
+    max_file_bytes: int = 150 * 1024 * 1024
+    max_annexes: int = 50
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_toml_path()),
+        )
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'dematbus.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.kafka_bootstrap_servers

@@ -1,0 +1,123 @@
+"""The flow engine: reads an event, checks the transition is legal for the document's flow,
+updates the document (optimistic version check) and emits the next stage's command.
+
+Every decision is made in one database transaction with its journal entries and outbox rows, so
+a redelivered event finds the document already moved and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bus.flows.definition import FlowDefinition, StageDefinition, load_flow
+from bus.store import journal
+from bus.store.db import Store
+from bus.store.models import DeadLetter, Document, utcnow
+from bus.store.outbox import emit_command
+from schemas.events import Command, Event
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def handle(self, event: Event) -> bool:
+        """Apply one event; returns whether the document moved."""
+        for attempt in range(5):
+            try:
+                async with self.store.transaction() as session:
+                    doc = await session.get(Document, event.document_id)
+                    if doc is None:
+                        log.warning("event for unknown document %s", event.document_id)
+                        return False
+                    return await self._apply(session, load_flow(doc.flow), doc, event)
+            except StaleDataError:
+                # Another process moved the document meanwhile: decide again on fresh data.
+                log.info("document %s changed concurrently (try %d)", event.document_id, attempt + 1)
+        return False
+
+    async def _apply(self, session: AsyncSession, flow: FlowDefinition, doc: Document, event: Event) -> bool:
+        if flow.is_terminal(doc.state):
+            return False
+        if event.type == "deposited":
+            if doc.state != "deposited" or doc.stage is not None:
+                return False
+            return await self._enter_next(session, flow, doc, after=None)
+        if event.type == "redrive":
+            return await self._redrive(session, flow, doc)
+
+        # Outcome of a stage: only for the stage and generation the document is in now.
+        if event.stage != doc.stage or event.generation != doc.generation:
+            return False
+        stage = flow.stage(doc.stage)
+        if doc.state not in {stage.running, stage.submitted}:
+            return False
+        if event.type == "stage.submitted":
+            if stage.submitted is None or doc.state == stage.submitted:
+                return False
+            await self._move(session, doc, stage.submitted, "stage.submitted", {"stage": stage.name, **event.fields})
+            return True
+        if event.type == "stage.done":
+            doc.replies = {**doc.replies, **event.fields}
+            await self._move(session, doc, stage.done, "stage.done", {"stage": stage.name, **event.fields})
+            return await self._enter_next(session, flow, doc, after=stage.name) or True
+        if event.type == "stage.rejected":
+            doc.replies = {**doc.replies, **event.fields}
+            await self._move(session, doc, stage.rejected, "stage.rejected",
+                             {"stage": stage.name, "reason": event.reason, **event.fields}, reason=event.reason)
+            return True
+        if event.type == "stage.failed":
+            session.add(DeadLetter(document_id=doc.id, stage=stage.name, generation=doc.generation,
+                                   reason=event.reason or "unknown", payload=event.model_dump(mode="json")))
+            await self._move(session, doc, "error", "stage.failed",
+                             {"stage": stage.name, "reason": event.reason}, reason=event.reason)
+            return True
+        return False
+
+    async def _enter_next(self, session: AsyncSession, flow: FlowDefinition, doc: Document,
+                          after: str | None) -> bool:
+        stage = flow.next_stage(doc.meta, after)
+        if stage is None:
+            return False
+        doc.stage = stage.name
+        await self._move(session, doc, stage.running, "stage.started", {"stage": stage.name})
+        self._command(session, flow, doc, stage)
+        return True
+
+    async def _redrive(self, session: AsyncSession, flow: FlowDefinition, doc: Document) -> bool:
+        if doc.stage is None:
+            return await self._enter_next(session, flow, doc, after=None)
+        stage = flow.stage(doc.stage)
+        if doc.state in {stage.running, stage.submitted}:
+            doc.updated_at = utcnow()  # the reconciler waits a full timeout before the next redrive
+            await session.flush()
+            await journal.append(session, doc.id, "redrive", doc.state, {"stage": stage.name})
+            self._command(session, flow, doc, stage)
+            return True
+        if doc.state == stage.done:
+            return await self._enter_next(session, flow, doc, after=stage.name)
+        return False
+
+    def _command(self, session: AsyncSession, flow: FlowDefinition, doc: Document, stage: StageDefinition) -> None:
+        emit_command(session, Command(document_id=doc.id, siren=doc.siren, flow=flow.name, stage=stage.name,
+                                      kind=stage.kind, generation=doc.generation))
+
+    async def _move(self, session: AsyncSession, doc: Document, state: str, event: str,
+                    detail: dict[str, Any], reason: str | None = None) -> None:
+        doc.state = state
+        if reason:
+            doc.reason = reason
+        await session.flush()  # version check happens here
+        await journal.append(session, doc.id, event, state, {k: v for k, v in detail.items() if v is not None})
+
+
+async def non_terminal_documents(session: AsyncSession, older_than) -> list[Document]:  # type: ignore[no-untyped-def]
+    rows = await session.execute(select(Document).where(Document.updated_at < older_than))
+    return [d for d in rows.scalars() if not load_flow(d.flow).is_terminal(d.state)]

@@ -1,0 +1,44 @@
+"""Reconciler: the store is the system of record. Any non-terminal document that has not moved
+for longer than its stage timeout is pushed again (a `redrive` event through the outbox), whatever
+was lost on the way (a killed process, a broker that restarted with empty memory storage).
+
+Effects already submitted are left to the poller, and effects waiting for a retry to the retry
+timer: both are driven from the ledger, not from Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from bus.flows.definition import load_flow
+from bus.store.db import Store
+from bus.store.models import Document, Effect, utcnow
+from bus.store.outbox import emit_event
+from schemas.events import Event
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile(store: Store, stage_timeout: float) -> int:
+    cutoff = utcnow() - timedelta(seconds=stage_timeout)
+    redriven = 0
+    async with store.transaction() as session:
+        stale = (await session.execute(select(Document).where(Document.updated_at < cutoff))).scalars().all()
+        for doc in stale:
+            if load_flow(doc.flow).is_terminal(doc.state):
+                continue
+            if doc.stage is not None:
+                effect = (await session.execute(
+                    select(Effect).where(Effect.document_id == doc.id, Effect.stage == doc.stage,
+                                         Effect.generation == doc.generation)
+                )).scalar_one_or_none()
+                if effect is not None and effect.status in {"submitted", "retry"}:
+                    continue
+            emit_event(session, Event(type="redrive", document_id=doc.id, siren=doc.siren))
+            redriven += 1
+    if redriven:
+        log.info("reconciler re-drove %d document(s)", redriven)
+    return redriven

@@ -1,0 +1,300 @@
+"""Stage runners: perform a stage's external effect exactly once, through the effects ledger.
+
+`run_command` handles a command from `dematbus.cmd.<kind>`: it records the intent, calls the
+connector's `submit` (or, if an earlier attempt may have reached the remote side, `lookup` first),
+and records the remote id. `poll_due` asks the remote side about submitted effects and turns the
+answer into outcome events. Claims on a ledger row (`next_at` lease with a compare-and-set) keep
+two workers from acting on the same effect at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bus.blobs import BlobStore
+from bus.flows.definition import StageDefinition, load_flow
+from bus.store.db import Store
+from bus.store.models import Collectivite, Document, Effect, File, utcnow
+from bus.store.outbox import emit_event
+from connectors.base import (
+    Collectivite as JobCollectivite,
+)
+from connectors.base import (
+    ConnectorError,
+    InputFile,
+    OutputFile,
+    PermanentConnectorError,
+    StageJob,
+    StageResult,
+)
+from connectors.registry import ConnectorRegistry
+from schemas.events import Command, Event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunnerSettings:
+    max_attempts: int = 5
+    retry_backoff: float = 1.0
+    retry_backoff_max: float = 60.0
+    poll_interval: float = 1.0
+    lease: float = 60.0  # how long a claimed effect is ours before another worker may take it
+
+
+def reference(document_id: str, stage: str, generation: int) -> str:
+    return f"dmb-{document_id}-{stage}-g{generation}"
+
+
+class StageRunner:
+    def __init__(self, store: Store, blobs: BlobStore, registry: ConnectorRegistry, settings: RunnerSettings) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.registry = registry
+        self.settings = settings
+
+    # -- commands -------------------------------------------------------------------------
+
+    async def run_command(self, command: Command) -> None:
+        claimed = await self._claim_for_submit(command)
+        if claimed is None:
+            return
+        effect_id, attempts, may_exist = claimed
+        job, connector_cfg = await self._job(command.document_id, command.stage, command.generation)
+        try:
+            connector = self.registry.get(command.kind, connector_cfg)
+            remote_id = await connector.lookup(job) if may_exist else None
+            produced: list[OutputFile] = []
+            if remote_id is None:
+                remote_id, produced = await connector.submit(job)
+            else:
+                log.info("effect %s already made remotely (%s): not sending again", job.reference, remote_id)
+        except PermanentConnectorError as exc:
+            await self._fail(effect_id, command, str(exc))
+            return
+        except ConnectorError as exc:
+            await self._retry_or_fail(effect_id, command, attempts, str(exc))
+            return
+        await self._submitted(effect_id, command, remote_id, produced)
+
+    async def _claim_for_submit(self, command: Command) -> tuple[int, int, bool] | None:
+        """Record the intent before the call. Returns (effect id, attempts, may already exist remotely)."""
+        now = utcnow()
+        async with self.store.transaction() as session:
+            doc = await session.get(Document, command.document_id)
+            if doc is None or doc.stage != command.stage or doc.generation != command.generation:
+                return None
+            stage = load_flow(doc.flow).stage(command.stage)
+            if doc.state not in {stage.running, stage.submitted}:
+                return None
+            effect = await _effect(session, command.document_id, command.stage, command.generation)
+            if effect is None:
+                effect = Effect(document_id=doc.id, stage=command.stage, generation=command.generation,
+                                reference=reference(doc.id, command.stage, command.generation), status="intent",
+                                attempts=1, next_at=now + timedelta(seconds=self.settings.lease))
+                session.add(effect)
+                try:
+                    await session.flush()
+                except IntegrityError:
+                    return None  # another worker created it a moment ago and owns it
+                return effect.id, 1, False
+            if effect.status not in {"intent", "retry"}:
+                return None  # submitted / finished: the poller or the engine takes it from here
+            if effect.next_at and effect.next_at > now:
+                return None  # leased by a runner that may still be working, or a retry not due yet
+            claimed = await session.execute(
+                update(Effect)
+                .where(Effect.id == effect.id, Effect.attempts == effect.attempts)
+                .values(status="intent", attempts=effect.attempts + 1,
+                        next_at=now + timedelta(seconds=self.settings.lease), updated_at=now)
+            )
+            if claimed.rowcount != 1:
+                return None
+            return effect.id, effect.attempts + 1, True
+
+    async def _submitted(self, effect_id: int, command: Command, remote_id: str, produced: list[OutputFile]) -> None:
+        refs = await asyncio.to_thread(lambda: [self.blobs.put(f.data) for f in produced])
+        async with self.store.transaction() as session:
+            effect = await session.get(Effect, effect_id)
+            assert effect is not None
+            effect.status = "submitted"
+            effect.remote_id = remote_id
+            effect.next_at = utcnow()
+            effect.updated_at = utcnow()
+            await _add_files(session, command.document_id, produced, refs)
+            emit_event(session, Event(type="stage.submitted", document_id=command.document_id, siren=command.siren,
+                                      stage=command.stage, generation=command.generation,
+                                      fields={"remote_id": remote_id}))
+
+    async def _retry_or_fail(self, effect_id: int, command: Command, attempts: int, error: str) -> None:
+        if attempts >= self.settings.max_attempts:
+            await self._fail(effect_id, command, f"{error} (after {attempts} attempts)")
+            return
+        delay = min(self.settings.retry_backoff * 2 ** (attempts - 1), self.settings.retry_backoff_max)
+        log.warning("stage %s of %s failed (attempt %d), retry in %.1fs: %s",
+                    command.stage, command.document_id, attempts, delay, error)
+        async with self.store.transaction() as session:
+            await session.execute(
+                update(Effect).where(Effect.id == effect_id).values(
+                    status="retry", last_error=error, next_at=utcnow() + timedelta(seconds=delay), updated_at=utcnow()
+                )
+            )
+
+    async def _fail(self, effect_id: int, command: Command, error: str) -> None:
+        log.error("stage %s of %s failed: %s", command.stage, command.document_id, error)
+        async with self.store.transaction() as session:
+            await session.execute(
+                update(Effect).where(Effect.id == effect_id).values(
+                    status="failed", last_error=error, next_at=None, updated_at=utcnow()
+                )
+            )
+            emit_event(session, Event(type="stage.failed", document_id=command.document_id, siren=command.siren,
+                                      stage=command.stage, generation=command.generation, reason=error))
+
+    # -- retries and polling (driven by a timer, from the ledger: they survive any crash) -----
+
+    async def due_retries(self) -> list[Command]:
+        """Commands whose retry is due; `run_command` re-claims them, so running one twice is harmless."""
+        async with self.store.sessions() as session:
+            rows = await session.execute(
+                select(Effect, Document).join(Document, Document.id == Effect.document_id)
+                .where(Effect.status.in_(["retry", "intent"]), Effect.next_at <= utcnow())
+            )
+            return [
+                Command(document_id=d.id, siren=d.siren, flow=d.flow, stage=e.stage,
+                        kind=load_flow(d.flow).stage(e.stage).kind, generation=e.generation)
+                for e, d in rows.all()
+            ]
+
+    async def poll_due(self, limit: int = 50) -> int:
+        async with self.store.sessions() as session:
+            rows = (await session.execute(
+                select(Effect.id).where(Effect.status == "submitted", Effect.next_at <= utcnow())
+                .order_by(Effect.next_at).limit(limit)
+            )).scalars().all()
+        results = await asyncio.gather(*(self._poll_one(effect_id) for effect_id in rows), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.exception("poll failed", exc_info=result)
+        return len(rows)
+
+    async def _poll_one(self, effect_id: int) -> None:
+        now = utcnow()
+        async with self.store.transaction() as session:
+            effect = await session.get(Effect, effect_id)
+            if effect is None or effect.status != "submitted" or (effect.next_at and effect.next_at > now):
+                return
+            claimed = await session.execute(
+                update(Effect).where(Effect.id == effect_id, Effect.next_at == effect.next_at)
+                .values(next_at=now + timedelta(seconds=self.settings.lease))
+            )
+            if claimed.rowcount != 1:
+                return
+            document_id, stage_name, generation, remote_id = (
+                effect.document_id, effect.stage, effect.generation, effect.remote_id)
+            doc = await session.get(Document, document_id)
+            assert doc is not None
+            kind = load_flow(doc.flow).stage(stage_name).kind
+            siren = doc.siren
+        job, connector_cfg = await self._job(document_id, stage_name, generation)
+        try:
+            result: StageResult = await self.registry.get(kind, connector_cfg).poll(job, remote_id or "")
+        except ConnectorError as exc:
+            log.warning("poll of %s failed: %s", job.reference, exc)
+            await self._poll_later(effect_id, max(self.settings.poll_interval, self.settings.retry_backoff), str(exc))
+            return
+        if result.status == "pending":
+            await self._poll_later(effect_id, self.settings.poll_interval, None)
+            return
+        refs = await asyncio.to_thread(lambda: [self.blobs.put(f.data) for f in result.files])
+        async with self.store.transaction() as session:
+            await session.execute(
+                update(Effect).where(Effect.id == effect_id).values(
+                    status="done" if result.status == "done" else "rejected", next_at=None, updated_at=utcnow()
+                )
+            )
+            await _add_files(session, document_id, result.files, refs)
+            emit_event(session, Event(
+                type="stage.done" if result.status == "done" else "stage.rejected",
+                document_id=document_id, siren=siren, stage=stage_name, generation=generation,
+                fields=result.fields, reason=result.reason,
+            ))
+
+    async def _poll_later(self, effect_id: int, delay: float, error: str | None) -> None:
+        async with self.store.transaction() as session:
+            await session.execute(
+                update(Effect).where(Effect.id == effect_id).values(
+                    next_at=utcnow() + timedelta(seconds=delay), last_error=error, updated_at=utcnow()
+                )
+            )
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    async def _job(self, document_id: str, stage_name: str, generation: int) -> tuple[StageJob, dict]:
+        async with self.store.sessions() as session:
+            doc = await session.get(Document, document_id)
+            assert doc is not None
+            coll = await session.get(Collectivite, doc.siren)
+            assert coll is not None
+            files = (await session.execute(
+                select(File).where(File.document_id == document_id).order_by(File.id)
+            )).scalars().all()
+        stage = load_flow(doc.flow).stage(stage_name)
+        chosen = _select_inputs(stage, list(files))
+        data = await asyncio.to_thread(lambda: [self.blobs.get(f.sha256) for f in chosen])
+        job = StageJob(
+            document_id=doc.id,
+            reference=reference(doc.id, stage_name, generation),
+            flow=doc.flow,
+            stage=stage_name,
+            collectivite=JobCollectivite(
+                siren=coll.siren, name=coll.name, departement=coll.departement,
+                arrondissement=coll.arrondissement, nature_code=coll.nature_code,
+                classification_date=coll.classification_date.isoformat() if coll.classification_date else None,
+                classification_xml=coll.classification_xml,
+            ),
+            metadata=dict(doc.meta),
+            files=[InputFile(name=f.name, role=f.role, data=d, media_type=f.media_type) for f, d in zip(chosen, data)],
+            options=dict((coll.connectors or {}).get(stage.kind) or {}),
+        )
+        return job, dict(coll.connectors or {})
+
+
+def _select_inputs(stage: StageDefinition, files: list[File]) -> list[File]:
+    chosen: list[File] = []
+    for alternatives in stage.input_roles():
+        if alternatives == ["*"]:
+            return files
+        for role in alternatives:
+            matching = [f for f in files if f.role == role]
+            if matching:
+                chosen.extend(matching)
+                break
+    return chosen
+
+
+async def _effect(session: AsyncSession, document_id: str, stage: str, generation: int) -> Effect | None:
+    return (await session.execute(
+        select(Effect).where(Effect.document_id == document_id, Effect.stage == stage, Effect.generation == generation)
+    )).scalar_one_or_none()
+
+
+async def _add_files(session: AsyncSession, document_id: str, produced: list[OutputFile], refs: list) -> None:  # type: ignore[type-arg]
+    existing = set((await session.execute(select(File.name).where(File.document_id == document_id))).scalars())
+    for f, ref in zip(produced, refs):
+        name = f.name
+        n = 1
+        while name in existing:  # a replay may bring a file with a name already taken
+            n += 1
+            stem, dot, ext = f.name.rpartition(".")
+            name = f"{stem}.{n}.{ext}" if dot else f"{f.name}.{n}"
+        existing.add(name)
+        session.add(File(document_id=document_id, role=f.role, name=name, size=ref.size, sha256=ref.sha256,
+                         media_type=f.media_type))

@@ -1,0 +1,118 @@
+"""The stream processor, read top to bottom: app, topics, agents, timers.
+
+- engine agent on `dematbus.events`: flow decisions (bus.engine);
+- one runner agent per stage kind on `dematbus.cmd.<kind>`: external effects (bus.stages.runner);
+- timers: outbox relay, poller of submitted effects, due retries, reconciler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from bus.blobs import BlobStore
+from bus.config import Settings
+from bus.engine import Engine
+from bus.reconciler import reconcile
+from bus.relay import relay_forever
+from bus.stages.runner import RunnerSettings, StageRunner
+from bus.store.db import Store
+from bus.topics import EVENTS, STAGE_KINDS, command_topic
+from connectors.registry import ConnectorRegistry
+from schemas.events import Command, Event
+
+log = logging.getLogger("dematbus.worker")
+
+
+def create_app(settings: Settings, bootstrap: str) -> faust.App:
+    app = faust.App(
+        "dematbus",
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        web_enabled=False,
+        # The embedded broker settles a group in ~session_timeout/2: keep start-up short.
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        broker_rebalance_timeout=5,
+        broker_commit_every=1,
+        broker_commit_interval=0.5,
+        stream_wait_empty=False,
+    )
+    store = Store(settings.db_url)
+    blobs = BlobStore(settings.blob_dir)
+    registry = ConnectorRegistry(f"http://{settings.host}:{settings.simulators_port}", settings.connector_timeout)
+    engine = Engine(store)
+    runner = StageRunner(store, blobs, registry, RunnerSettings(
+        max_attempts=settings.max_attempts,
+        retry_backoff=settings.retry_backoff,
+        retry_backoff_max=settings.retry_backoff_max,
+        poll_interval=settings.poll_interval,
+        lease=settings.connector_timeout * 2 + 5,
+    ))
+
+    events = app.topic(EVENTS, key_type=str, value_type=bytes, value_serializer="json", key_serializer="raw")
+    topics = {
+        kind: app.topic(command_topic(kind), key_type=str, value_type=bytes, value_serializer="json",
+                        key_serializer="raw")
+        for kind in STAGE_KINDS
+    }
+    by_name = {EVENTS: events, **{command_topic(k): t for k, t in topics.items()}}
+
+    async def publish(topic: str, key: str, payload: dict[str, Any]) -> Any:
+        return await by_name[topic].send(key=key.encode(), value=payload)
+
+    @app.agent(events)
+    async def engine_agent(stream: Any) -> None:
+        async for value in stream:
+            try:
+                await engine.handle(Event.model_validate(value))
+            except Exception:
+                log.exception("engine failed on %s", value)
+
+    def runner_agent(kind: str) -> None:
+        async def run(stream: Any) -> None:
+            async for value in stream:
+                try:
+                    await runner.run_command(Command.model_validate(value))
+                except Exception:
+                    log.exception("runner %s failed on %s", kind, value)
+
+        run.__name__ = f"runner_{kind}"
+        app.agent(topics[kind], name=f"dematbus.runner.{kind}", concurrency=4)(run)
+
+    for kind in STAGE_KINDS:
+        runner_agent(kind)
+
+    @app.task
+    async def on_start() -> None:
+        await store.migrate()
+        await reconcile(store, 0)  # on start-up, everything idle is re-driven
+        await relay_forever(store, publish)
+
+    @app.timer(settings.poll_interval)
+    async def poll_submitted() -> None:
+        await runner.poll_due()
+
+    @app.timer(max(settings.retry_backoff / 2, 0.5))
+    async def retry_due() -> None:
+        for command in await runner.due_retries():
+            asyncio.ensure_future(runner.run_command(command))
+
+    @app.timer(settings.reconcile_interval)
+    async def reconcile_stale() -> None:
+        await reconcile(store, settings.stage_timeout)
+
+    return app
+
+
+def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warning") -> None:
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings, bootstrap)
+    worker = faust.Worker(app, loglevel=loglevel.upper(), quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,90 @@
+"""Builds the connector a collectivité is configured with, for one stage kind.
+
+A collectivité's configuration holds, per stage kind, `{"kind": "<connector>", ...options}`.
+A URL of the form `sim://<name>` points at the embedded simulators (`dematbus up`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from connectors.base import PermanentConnectorError, StageConnector
+
+
+def _s2low(cfg: dict[str, Any], timeout: float) -> StageConnector:
+    from connectors.tdt.s2low import S2lowConnector
+
+    return S2lowConnector(cfg["url"], cfg.get("login", ""), cfg.get("password", ""), timeout=timeout)
+
+
+def _asalae(cfg: dict[str, Any], timeout: float) -> StageConnector:
+    from connectors.sae.asalae import AsalaeConnector
+
+    return AsalaeConnector(
+        cfg["url"], cfg.get("login", ""), cfg.get("password", ""),
+        archival_agency=cfg.get("archival_agency", "ARCHIVES"),
+        transferring_agency=cfg.get("transferring_agency", "DEMATBUS"),
+        originating_agency=cfg["originating_agency"],
+        archival_agreement=cfg.get("archival_agreement"),
+        timeout=timeout,
+    )
+
+
+def _pades(cfg: dict[str, Any], timeout: float) -> StageConnector:
+    from pathlib import Path
+
+    from connectors.signature.pades import PadesConnector
+
+    return PadesConnector(Path(cfg["cert_path"]), Path(cfg["key_path"]))
+
+
+def _iparapheur(cfg: dict[str, Any], timeout: float) -> StageConnector:
+    from connectors.signature.iparapheur import IparapheurConnector
+
+    return IparapheurConnector(
+        cfg["url"], cfg["username"], cfg["password"], cfg.get("tenant", "default"), cfg.get("desk", "signature"),
+        cfg.get("type", "ACTES"), cfg.get("subtype", "DELIBERATION"), timeout=timeout,
+    )
+
+
+FACTORIES: dict[str, Callable[[dict[str, Any], float], StageConnector]] = {
+    "s2low": _s2low,
+    "asalae": _asalae,
+    "pades": _pades,
+    "iparapheur": _iparapheur,
+}
+
+
+class ConnectorRegistry:
+    """One connector instance per distinct configuration (they keep HTTP connection pools)."""
+
+    def __init__(self, simulators_url: str, timeout: float = 30.0) -> None:
+        self.simulators_url = simulators_url.rstrip("/")
+        self.timeout = timeout
+        self._cache: dict[str, StageConnector] = {}
+
+    def resolve_url(self, url: str) -> str:
+        if url.startswith("sim://"):
+            return f"{self.simulators_url}/{url.removeprefix('sim://')}"
+        return url
+
+    def get(self, stage_kind: str, connectors_config: dict[str, Any]) -> StageConnector:
+        cfg = dict(connectors_config.get(stage_kind) or {})
+        if not cfg:
+            raise PermanentConnectorError(f"no {stage_kind} connector configured for this collectivité")
+        if "url" in cfg:
+            cfg["url"] = self.resolve_url(cfg["url"])
+        key = json.dumps(cfg, sort_keys=True)
+        if key not in self._cache:
+            factory = FACTORIES.get(cfg.get("kind", ""))
+            if factory is None:
+                raise PermanentConnectorError(f"unknown {stage_kind} connector {cfg.get('kind')!r}")
+            self._cache[key] = factory(cfg, self.timeout)
+        return self._cache[key]
+
+    async def aclose(self) -> None:
+        for connector in self._cache.values():
+            await connector.aclose()
+        self._cache.clear()

@@ -1,0 +1,43 @@
+"""Shared fixtures: a store on a temporary SQLite file, demo-like collectivités and keys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bus.collectivites import add_collectivite
+from bus.config import Settings
+from bus.store.apikeys import create_key
+from bus.store.db import Store
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SIREN_A = "210600235"  # dépt 006
+SIREN_B = "214400152"  # dépt 044
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "var")
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    store = Store(settings.db_url)
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def keys(store: Store) -> dict[str, str]:
+    async with store.transaction() as session:
+        await add_collectivite(session, siren=SIREN_A, name="Commune A", departement="006", arrondissement="2")
+        await add_collectivite(session, siren=SIREN_B, name="Commune B", departement="044", arrondissement="1")
+        return {
+            "a": await create_key(session, [SIREN_A], ["depositor"]),
+            "b": await create_key(session, [SIREN_B], ["depositor"]),
+            "reporter_a": await create_key(session, [SIREN_A], ["reporter"]),
+            "admin": await create_key(session, ["*"], ["admin"]),
+        }
