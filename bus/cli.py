@@ -195,7 +195,7 @@ def simulators(port: Annotated[Optional[int], typer.Option(help="Port")] = None)
     from connectors.simulators.hub import create_hub
 
     settings = _settings()
-    hub = create_hub(settings.data_dir / "simulators")
+    hub = create_hub(settings.data_dir / "simulators", delay=float(os.environ.get("DEMATBUS_SIM_DELAY", "1.0")))
     uvicorn.run(hub, host=settings.host, port=port or settings.simulators_port, log_level="warning")
 
 

@@ -33,8 +33,8 @@ def simulator_connectors(siren: str, signature: str | None = None, cert_dir: Pat
                                "key_path": str(cert_dir / "key.pem")}
     elif signature == "iparapheur":
         config["signature"] = {"kind": "iparapheur", "url": "sim://iparapheur", "username": "dematbus",
-                               "password": "iparapheur", "tenant": "default", "desk": "signature",
-                               "type": "ACTES", "subtype": "DELIBERATION"}
+                               "password": "iparapheur", "tenant": "Collectivités",
+                               "desk": "Secrétariat général", "type": "ACTES", "subtype": "Délibération"}
     return config
 
 

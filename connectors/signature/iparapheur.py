@@ -1,0 +1,499 @@
+"""Signature stage through an i-Parapheur v5 server (REST, protocols.md §4.2), as Pastell does it.
+
+* The folder name is ``job.reference``: that is how ``lookup`` finds a folder created before a
+  crash (listing the desk's folders by state), and why a 409 on creation means "already there".
+* ``submit`` creates the folder with ``auto_start=false`` then starts it (the START task id comes
+  from the PREMIS). If the start is lost, ``poll`` starts a folder it finds still in DRAFT.
+* ``poll`` reads the PREMIS; the current step is the last task event: ``ARCHIVE`` = finished
+  (download the ZIP, return the signed main documents and the bordereau, delete the folder),
+  ``DELETE`` = rejected (the refusal note becomes the reason; the folder is left for the humans).
+
+Errors: transport errors, timeouts, HTTP 5xx/408/429 and malformed answers raise
+:class:`ConnectorError`; other 4xx (bad credentials, unknown tenant/desk/type, invalid folder)
+raise :class:`PermanentConnectorError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import time
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from lxml import etree
+
+from connectors.base import (
+    ConnectorError,
+    InputFile,
+    OutputFile,
+    PermanentConnectorError,
+    StageJob,
+    StageResult,
+)
+
+log = logging.getLogger(__name__)
+
+PREMIS_NS = "http://www.loc.gov/premis/v3"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+API = "/api/standard/v1"
+TOKEN_PATH = "/auth/realms/api/protocol/openid-connect/token"
+CLIENT_ID = "ipcore-web"
+LOOKUP_STATES = ("DRAFT", "PENDING", "LATE", "FINISHED", "REJECTED", "RETRIEVABLE")
+MAIN_DIR = "Documents principaux/"
+MAX_ZIP_BYTES = 1 << 30  # refuse absurd ZIPs (uncompressed total)
+
+
+@dataclass(frozen=True)
+class _Ids:
+    tenant: str
+    desk: str
+    type: str
+    subtype: str
+
+
+@dataclass(frozen=True)
+class PremisEvent:
+    task_id: str
+    type: str
+    date: str  # "" while the task is pending
+    note: str
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class Premis:
+    name: str
+    main_files: list[str]
+    events: list[PremisEvent]
+    agents: dict[str, str]  # userId -> agentName
+
+
+# ---------------------------------------------------------------------------------------------
+# PREMIS (de)serialisation
+
+
+def build_folder_premis(
+    name: str,
+    type_id: str,
+    subtype_id: str,
+    files: Iterable[tuple[str, bool]],
+    metadata: dict[str, str] | None = None,
+    due_date: str | None = None,
+) -> bytes:
+    """The draft PREMIS of a folder creation: one intellectualEntity + one file object each."""
+    root = etree.Element(f"{{{PREMIS_NS}}}premis", nsmap={None: PREMIS_NS, "xsi": XSI_NS})
+    root.set("version", "3.0")
+
+    def sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
+        el = etree.SubElement(parent, f"{{{PREMIS_NS}}}{tag}")
+        el.text = text
+        return el
+
+    def prop(parent: etree._Element, key: str, value: str) -> None:
+        el = sub(parent, "significantProperties")
+        sub(el, "significantPropertiesType", key)
+        sub(el, "significantPropertiesValue", value)
+
+    entity = sub(root, "object")
+    entity.set(f"{{{XSI_NS}}}type", "intellectualEntity")
+    prop(entity, "i_Parapheur_reserved_type", type_id)
+    prop(entity, "i_Parapheur_reserved_subtype", subtype_id)
+    if due_date:
+        prop(entity, "i_Parapheur_reserved_dueDate", due_date)
+    for key, value in (metadata or {}).items():
+        prop(entity, key, value)
+    sub(entity, "originalName", name)
+    for file_name, main in files:
+        obj = sub(root, "object")
+        obj.set(f"{{{XSI_NS}}}type", "file")
+        prop(obj, "i_Parapheur_reserved_mainDocument", "true" if main else "false")
+        sub(obj, "originalName", file_name)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def _safe_xml(data: bytes) -> etree._Element:
+    if b"<!DOCTYPE" in data[:4096]:
+        raise ValueError("DOCTYPE is not allowed")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    return etree.fromstring(data, parser)
+
+
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _find(el: etree._Element, *path: str) -> etree._Element | None:
+    for name in path:
+        el = next((c for c in el if _local(c.tag) == name), None)  # type: ignore[assignment]
+        if el is None:
+            return None
+    return el
+
+
+def _text(el: etree._Element, *path: str) -> str:
+    found = _find(el, *path)
+    return (found.text or "").strip() if found is not None else ""
+
+
+def parse_premis(data: bytes) -> Premis:
+    try:
+        root = _safe_xml(data)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise ConnectorError(f"i-Parapheur returned an unreadable PREMIS: {exc}") from exc
+    name, main_files = "", []
+    for obj in (c for c in root if _local(c.tag) == "object"):
+        kind = (obj.get(f"{{{XSI_NS}}}type") or "").split(":")[-1]
+        if kind == "intellectualEntity":
+            name = _text(obj, "originalName")
+        elif kind == "file":
+            props = {
+                _text(p, "significantPropertiesType"): _text(p, "significantPropertiesValue")
+                for p in obj
+                if _local(p.tag) == "significantProperties"
+            }
+            if props.get("i_Parapheur_reserved_mainDocument", "").lower() == "true":
+                main_files.append(_text(obj, "originalName"))
+    events = [
+        PremisEvent(
+            task_id=_text(ev, "eventIdentifier", "eventIdentifierValue"),
+            type=_text(ev, "eventType").upper(),
+            date=_text(ev, "eventDateTime"),
+            note=_text(ev, "eventOutcomeInformation", "eventOutcomeDetail", "eventOutcomeDetailNote"),
+            agent_id=_text(ev, "linkingAgentIdentifier", "linkingAgentIdentifierValue"),
+        )
+        for ev in root
+        if _local(ev.tag) == "event"
+        and _text(ev, "eventIdentifier", "eventIdentifierType") == "taskId"
+    ]
+    agents = {
+        _text(ag, "agentIdentifier", "agentIdentifierValue"): _text(ag, "agentName")
+        for ag in root
+        if _local(ag.tag) == "agent"
+    }
+    return Premis(name=name, main_files=main_files, events=events, agents=agents)
+
+
+# ---------------------------------------------------------------------------------------------
+# The connector
+
+
+class IparapheurConnector:
+    """StageConnector for i-Parapheur v5. ``tenant``, ``desk``, ``type_name`` and
+    ``subtype_name`` are names (ids are accepted too) resolved once through the discovery API.
+
+    ``metadata_keys`` limits which scalar ``job.metadata`` entries are sent as folder metadata
+    (``None``: all of them); ``job.options["due_date"]`` (YYYY-MM-DD) sets the folder due date and
+    ``job.options["public_annotation"]`` the start annotation.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        tenant: str,
+        desk: str,
+        type_name: str,
+        subtype_name: str,
+        timeout: float = 30.0,
+        *,
+        metadata_keys: Iterable[str] | None = None,
+    ) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._username = username
+        self._password = password
+        self._names = (tenant, desk, type_name, subtype_name)
+        self._metadata_keys = None if metadata_keys is None else tuple(metadata_keys)
+        self._token: str | None = None
+        self._token_expiry = 0.0
+        self._ids: _Ids | None = None
+        self._lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    # -- HTTP plumbing -----------------------------------------------------------------------
+
+    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._client.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ConnectorError(f"i-Parapheur timed out on {method} {url}") from exc
+        except httpx.HTTPError as exc:
+            raise ConnectorError(f"i-Parapheur unreachable on {method} {url}: {exc}") from exc
+
+    @staticmethod
+    def _check(response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        detail = response.text[:300]
+        if status >= 500 or status in (408, 429):
+            raise ConnectorError(f"{what}: HTTP {status} {detail}")
+        raise PermanentConnectorError(f"{what}: HTTP {status} {detail}")
+
+    @staticmethod
+    def _json(response: httpx.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConnectorError(f"{what}: the answer is not JSON") from exc
+
+    async def _bearer(self) -> str:
+        async with self._lock:
+            if self._token and time.monotonic() < self._token_expiry:
+                return self._token
+            response = await self._send(
+                "POST",
+                TOKEN_PATH,
+                data={
+                    "grant_type": "password",
+                    "client_id": CLIENT_ID,
+                    "username": self._username,
+                    "password": self._password,
+                },
+            )
+            if response.status_code in (400, 401, 403):
+                raise PermanentConnectorError(
+                    f"i-Parapheur refused the credentials of {self._username!r} "
+                    f"(HTTP {response.status_code})"
+                )
+            self._check(response, "i-Parapheur token")
+            body = self._json(response, "i-Parapheur token")
+            token = body.get("access_token") if isinstance(body, dict) else None
+            if not token:
+                raise ConnectorError("i-Parapheur token: no access_token in the answer")
+            # Renew a little early so a token never expires between the check and the call.
+            ttl = float(body.get("expires_in") or 60)
+            self._token, self._token_expiry = token, time.monotonic() + max(ttl - 30, ttl / 2)
+            return token
+
+    async def _request(
+        self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any
+    ) -> httpx.Response:
+        """An authenticated call; one transparent re-authentication on 401."""
+        for attempt in range(2):
+            token = await self._bearer()
+            response = await self._send(
+                method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs
+            )
+            if response.status_code != 401 or attempt == 1:
+                break
+            async with self._lock:
+                if self._token == token:
+                    self._token = None
+        if response.status_code not in allow:
+            self._check(response, f"i-Parapheur {method} {path}")
+        return response
+
+    async def _paged(self, path: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        page = 0
+        while True:
+            response = await self._request("GET", path, params={"page": page, "size": 100})
+            body = self._json(response, f"i-Parapheur GET {path}")
+            if not isinstance(body, dict) or not isinstance(body.get("content"), list):
+                raise ConnectorError(f"i-Parapheur GET {path}: not a page (no content[])")
+            items.extend(x for x in body["content"] if isinstance(x, dict))
+            current = (body.get("pageable") or {}).get("pageNumber", page)
+            total = body.get("totalPages") or 1
+            if current + 1 >= total or page >= 10_000:
+                return items
+            page = current + 1
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _pick(items: list[dict[str, Any]], wanted: str, what: str) -> str:
+        for item in items:
+            if wanted in (item.get("name"), item.get("id")):
+                return str(item["id"])
+        known = ", ".join(repr(i.get("name")) for i in items)
+        raise PermanentConnectorError(f"i-Parapheur {what} {wanted!r} not found (known: {known})")
+
+    async def _resolve(self) -> _Ids:
+        if self._ids is None:
+            tenant_name, desk_name, type_name, subtype_name = self._names
+            tenant = self._pick(await self._paged(f"{API}/tenant"), tenant_name, "tenant")
+            desk = self._pick(await self._paged(f"{API}/tenant/{tenant}/desk"), desk_name, "desk")
+            typ = self._pick(await self._paged(f"{API}/tenant/{tenant}/types"), type_name, "type")
+            subtype = self._pick(
+                await self._paged(f"{API}/tenant/{tenant}/types/{typ}/subtypes"),
+                subtype_name,
+                "subtype",
+            )
+            self._ids = _Ids(tenant, desk, typ, subtype)
+        return self._ids
+
+    def _desk_path(self, ids: _Ids) -> str:
+        return f"{API}/tenant/{ids.tenant}/desk/{ids.desk}"
+
+    # -- StageConnector ----------------------------------------------------------------------
+
+    async def lookup(self, job: StageJob) -> str | None:
+        ids = await self._resolve()
+        for state in LOOKUP_STATES:
+            for item in await self._paged(f"{self._desk_path(ids)}/{state}"):
+                if item.get("name") == job.reference and item.get("id"):
+                    return str(item["id"])
+        return None
+
+    def _metadata(self, job: StageJob) -> dict[str, str]:
+        keys = self._metadata_keys if self._metadata_keys is not None else job.metadata.keys()
+        out = {}
+        for key in keys:
+            value = job.metadata.get(key)
+            if isinstance(value, bool):
+                out[key] = "true" if value else "false"
+            elif isinstance(value, (str, int, float)):
+                out[key] = str(value)
+        return out
+
+    async def submit(self, job: StageJob) -> tuple[str, list[OutputFile]]:
+        main = [f for f in job.files if f.role == "document"]
+        annexes = [f for f in job.files if f.role == "annexe"]
+        if not main:
+            raise PermanentConnectorError("no file with role 'document' to send for signature")
+        files: list[InputFile] = main + annexes
+        ids = await self._resolve()
+        premis = build_folder_premis(
+            job.reference,
+            ids.type,
+            ids.subtype,
+            [(f.name, f.role == "document") for f in files],
+            metadata=self._metadata(job),
+            due_date=job.options.get("due_date"),
+        )
+        parts = [("folder", ("premis.xml", premis, "application/xml"))]
+        parts += [("documents[]", (f.name, f.data, f.media_type)) for f in files]
+        response = await self._request(
+            "POST",
+            f"{self._desk_path(ids)}/folder",
+            params={"auto_start": "false"},
+            files=parts,
+            allow=(409,),
+        )
+        if response.status_code == 409:
+            # Our reference is unique, so a namesake is our own folder whose answer was lost.
+            folder_id = await self.lookup(job)
+            if folder_id is None:
+                raise ConnectorError(f"i-Parapheur says {job.reference} exists but it is not listed")
+            log.info("i-Parapheur folder %s already exists as %s", job.reference, folder_id)
+        else:
+            body = self._json(response, "i-Parapheur folder creation")
+            folder_id = str(body.get("id") or "") if isinstance(body, dict) else ""
+            if not folder_id:
+                raise ConnectorError("i-Parapheur folder creation: no id in the answer")
+        premis_now = await self._premis(ids, folder_id)
+        await self._start_if_draft(ids, folder_id, premis_now, job)
+        return folder_id, []
+
+    async def _premis(self, ids: _Ids, folder_id: str) -> Premis:
+        response = await self._request("GET", f"{self._desk_path(ids)}/folder/{folder_id}/premis")
+        premis = parse_premis(response.content)
+        if not premis.events:
+            raise ConnectorError(f"i-Parapheur folder {folder_id}: PREMIS without task events")
+        return premis
+
+    async def _start_if_draft(self, ids: _Ids, folder_id: str, premis: Premis, job: StageJob) -> bool:
+        start = next((e for e in premis.events if e.type == "START"), None)
+        if start is None or start.date:
+            return False
+        await self._request(
+            "PUT",
+            f"{self._desk_path(ids)}/folder/{folder_id}/task/{start.task_id}/start",
+            json={
+                "publicAnnotation": str(job.options.get("public_annotation") or ""),
+                "privateAnnotation": "",
+            },
+        )
+        return True
+
+    async def poll(self, job: StageJob, remote_id: str) -> StageResult:
+        ids = await self._resolve()
+        premis = await self._premis(ids, remote_id)
+        current = premis.events[-1]
+        if current.type == "ARCHIVE":
+            return await self._collect(ids, remote_id, premis)
+        if current.type == "DELETE":
+            refusal = next((e for e in reversed(premis.events) if e.note), None)
+            return StageResult(
+                "rejected",
+                reason=refusal.note if refusal else "Dossier rejeté dans i-Parapheur",
+                fields={
+                    "remote_folder_id": remote_id,
+                    "rejected_by": premis.agents.get(refusal.agent_id) if refusal else None,
+                },
+            )
+        if await self._start_if_draft(ids, remote_id, premis, job):
+            log.info("i-Parapheur folder %s was still a draft: started it", remote_id)
+        return StageResult("pending", fields={"current_step": current.type})
+
+    async def _collect(self, ids: _Ids, folder_id: str, premis: Premis) -> StageResult:
+        response = await self._request("GET", f"{self._desk_path(ids)}/folder/{folder_id}/zip")
+        files = self._unzip(response.content, premis)
+        signature = next(
+            (e for e in reversed(premis.events) if e.type in ("SIGNATURE", "EXTERNAL_SIGNATURE")),
+            None,
+        )
+        try:
+            await self._request("DELETE", f"{self._desk_path(ids)}/folder/{folder_id}")
+        except ConnectorError as exc:  # the result is in hand; a leftover folder is harmless
+            log.warning("could not delete i-Parapheur folder %s: %s", folder_id, exc)
+        return StageResult(
+            "done",
+            files=files,
+            fields={
+                "remote_folder_id": folder_id,
+                "signer": premis.agents.get(signature.agent_id) if signature else None,
+                "signed_at": signature.date if signature else None,
+            },
+        )
+
+    @staticmethod
+    def _unzip(data: bytes, premis: Premis) -> list[OutputFile]:
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(data))
+        except zipfile.BadZipFile as exc:
+            raise ConnectorError("i-Parapheur ZIP is not a ZIP") from exc
+        with archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+                raise ConnectorError("i-Parapheur ZIP is too large once uncompressed")
+            by_name = {m.filename: m for m in members}
+            out = []
+            for name in premis.main_files:
+                member = by_name.get(MAIN_DIR + name)
+                if member is None:
+                    raise ConnectorError(f"i-Parapheur ZIP lacks {MAIN_DIR}{name}")
+                out.append(
+                    OutputFile(
+                        name=name,
+                        role="signed_document",
+                        data=archive.read(member),
+                        media_type="application/pdf" if name.lower().endswith(".pdf") else "application/octet-stream",
+                    )
+                )
+            if not out:
+                raise ConnectorError("i-Parapheur ZIP: the PREMIS names no main document")
+            expected = premis.name.replace("/", "_").replace("\\", "_") + "_bordereau.pdf"
+            bordereau = by_name.get(expected) or next(
+                (m for m in members if "/" not in m.filename and m.filename.endswith("_bordereau.pdf")),
+                None,
+            )
+            if bordereau is not None:
+                out.append(
+                    OutputFile(
+                        name=bordereau.filename,
+                        role="bordereau_signature",
+                        data=archive.read(bordereau),
+                        media_type="application/pdf",
+                    )
+                )
+            return out

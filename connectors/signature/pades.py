@@ -1,0 +1,226 @@
+"""Local PAdES signing (pyHanko) with the collectivité's configured certificate.
+
+``sign_pdf`` / ``verify_pdf`` are synchronous and CPU-bound: async callers should run them with
+``asyncio.to_thread`` (as :class:`PadesConnector` does). pyHanko's sync API drives its own
+``asyncio.run``, which cannot nest in a running loop, so when they are nevertheless called from a
+loop thread they hop to a worker thread (still blocking the caller).
+
+Signers are cached per (cert path, key path, mtimes): loading an RSA key costs ~60 ms because
+``cryptography`` checks RSA keys on load, and pyHanko's ``SimpleSigner`` even re-parses its key on
+every signature, so the cached signer also keeps the parsed key object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params
+
+from connectors.base import (
+    ConnectorError,
+    OutputFile,
+    PermanentConnectorError,
+    StageJob,
+    StageResult,
+)
+from connectors.signature.pdf import is_pdf
+
+T = TypeVar("T")
+
+
+def _outside_loop(fn: Callable[[], T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
+
+
+class CachedKeySigner(signers.SimpleSigner):
+    """A ``SimpleSigner`` that parses its private key once instead of on every ``sign_raw``."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self._private_key = serialization.load_der_private_key(
+            self.signing_key.dump(), password=None
+        )
+        # Reserving the CMS size up front spares pyHanko a dry-run signature (halves signing
+        # time). The placeholder is hex, hence 2x: certificates + 4 KiB for signature and attributes.
+        der_size = 4096 + len(self.signing_cert.dump())
+        der_size += sum(len(cert.dump()) for cert in self.cert_registry)
+        self.bytes_reserved = 2 * der_size
+
+    def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+        mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
+        algo = mechanism.signature_algo
+        key = self._private_key
+        if algo == "rsassa_pkcs1v15" and isinstance(key, RSAPrivateKey):
+            return key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
+        if algo == "rsassa_pss" and isinstance(key, RSAPrivateKey):
+            padding, hash_algo = process_pss_params(mechanism["parameters"])
+            return key.sign(data, padding, hash_algo)
+        if algo == "ecdsa" and isinstance(key, EllipticCurvePrivateKey):
+            return key.sign(data, ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
+        return super().sign_raw(data, digest_algorithm)
+
+    @property
+    def common_name(self) -> str | None:
+        return self.signing_cert.subject.native.get("common_name")
+
+
+@functools.lru_cache(maxsize=64)
+def _load_signer(cert: str, key: str, _cert_mtime: int, _key_mtime: int) -> CachedKeySigner:
+    return CachedKeySigner(
+        signing_cert=load_cert_from_pemder(cert),
+        signing_key=load_private_key_from_pemder(key, passphrase=None),
+        cert_registry=SimpleCertificateStore(),
+    )
+
+
+def get_signer(cert_path: Path, key_path: Path) -> CachedKeySigner:
+    """The cached signer for these files; reloaded only when a file's mtime changes."""
+    cert, key = Path(cert_path).resolve(), Path(key_path).resolve()
+    return _load_signer(str(cert), str(key), cert.stat().st_mtime_ns, key.stat().st_mtime_ns)
+
+
+def _free_field_name(reader: PdfFileReader) -> str:
+    """``Signature1`` unless the PDF already carries it (counter-signing a signed PDF)."""
+    taken = {name for name, _, _ in fields.enumerate_sig_fields(reader, filled_status=True)}
+    n = 1
+    while f"Signature{n}" in taken:
+        n += 1
+    return f"Signature{n}"
+
+
+def sign_pdf(
+    pdf: bytes,
+    *,
+    cert_path: Path,
+    key_path: Path,
+    reason: str = "Signature de l'acte",
+    location: str | None = None,
+    signer_name: str | None = None,
+) -> bytes:
+    """Return ``pdf`` with a PAdES B-B signature appended as an incremental update."""
+    signer = get_signer(cert_path, key_path)
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    meta = signers.PdfSignatureMetadata(
+        field_name=_free_field_name(writer.prev),
+        subfilter=fields.SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+        reason=reason,
+        location=location,
+        name=signer_name,
+    )
+    out = _outside_loop(
+        lambda: signers.sign_pdf(writer, meta, signer=signer, bytes_reserved=signer.bytes_reserved)
+    )
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class SignatureInfo:
+    signed: bool
+    intact: bool  # every signature covers its revision and is cryptographically valid
+    signer_common_name: str | None  # of the most recent signature
+
+
+def verify_pdf(pdf: bytes) -> SignatureInfo:
+    """Check the embedded signatures' integrity (trust in the signer's CA is NOT evaluated)."""
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        sigs = reader.embedded_signatures
+    except Exception:  # noqa: BLE001 - an unreadable PDF is simply "not signed"
+        return SignatureInfo(signed=False, intact=False, signer_common_name=None)
+    if not sigs:
+        return SignatureInfo(signed=False, intact=False, signer_common_name=None)
+    intact, common_name = True, None
+    for sig in sigs:
+        # Trust is out of scope here: anchoring the signer's own certificate keeps pyHanko's path
+        # builder quiet (it otherwise logs a traceback per self-signed or unknown-CA certificate).
+        context = ValidationContext(trust_roots=[sig.signer_cert], allow_fetching=False)
+        try:
+            status = _outside_loop(functools.partial(validate_pdf_signature, sig, context))
+        except Exception:  # noqa: BLE001 - malformed CMS, unsupported algorithm...
+            intact = False
+            continue
+        intact = intact and bool(status.intact and status.valid)
+        common_name = status.signing_cert.subject.native.get("common_name")
+    return SignatureInfo(signed=True, intact=intact, signer_common_name=common_name)
+
+
+class PadesConnector:
+    """Signature stage signed locally: no remote side, so ``lookup`` has nothing to find and
+    re-signing after a crash is harmless. ``submit`` returns the signed documents; ``poll`` just
+    confirms (the remote id is ``job.reference``)."""
+
+    def __init__(self, cert_path: Path, key_path: Path) -> None:
+        self.cert_path = Path(cert_path)
+        self.key_path = Path(key_path)
+
+    def _signer(self) -> CachedKeySigner:
+        try:
+            return get_signer(self.cert_path, self.key_path)
+        except (OSError, ValueError, TypeError) as exc:
+            raise PermanentConnectorError(f"signing certificate/key unusable: {exc}") from exc
+
+    async def lookup(self, job: StageJob) -> str | None:
+        return None
+
+    async def submit(self, job: StageJob) -> tuple[str, list[OutputFile]]:
+        documents = [f for f in job.files if f.role == "document"]
+        if not documents:
+            raise PermanentConnectorError("no file with role 'document' to sign")
+        for doc in documents:
+            if not is_pdf(doc.data):
+                raise PermanentConnectorError(f"{doc.name} is not a PDF, cannot PAdES-sign it")
+        signer = await asyncio.to_thread(self._signer)
+        location = job.options.get("signature_location") or job.collectivite.name
+        outputs = []
+        for doc in documents:
+            try:
+                signed = await asyncio.to_thread(
+                    sign_pdf,
+                    doc.data,
+                    cert_path=self.cert_path,
+                    key_path=self.key_path,
+                    location=location,
+                    signer_name=signer.common_name,
+                )
+            except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on broken PDFs
+                raise PermanentConnectorError(f"cannot sign {doc.name}: {exc}") from exc
+            outputs.append(
+                OutputFile(
+                    name=doc.name, role="signed_document", data=signed, media_type="application/pdf"
+                )
+            )
+        return job.reference, outputs
+
+    async def poll(self, job: StageJob, remote_id: str) -> StageResult:
+        try:
+            signer = self._signer()
+        except ConnectorError:
+            return StageResult("done")
+        return StageResult("done", fields={"signer": signer.common_name})
+
+    async def aclose(self) -> None:
+        return None

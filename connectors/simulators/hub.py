@@ -1,0 +1,40 @@
+"""All simulators under one port, as `dematbus up` runs them:
+
+    /s2low       S²low + préfecture (ACTES)        connectors.simulators.s2low
+    /asalae      As@lae (SEDA 2.1 archive)          connectors.simulators.asalae
+    /iparapheur  i-Parapheur v5 REST                connectors.simulators.iparapheur
+
+Each keeps its state in `<state_dir>/<name>.json`, so a restart finds earlier transactions.
+`delay` (seconds) paces every asynchronous answer: the préfecture's AR, the SAE's reply, the
+signatory's decision.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from connectors.simulators import asalae, iparapheur, s2low
+
+
+def create_hub(state_dir: Path, delay: float = 1.0) -> FastAPI:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    hub = FastAPI(title="dematbus simulators")
+    hub.mount("/s2low", s2low.create_app(s2low.S2lowSimSettings(
+        trigramme="DMB", quadrigramme="EACT", validation_delay=delay / 3, transmit_delay=delay / 3,
+        ack_delay=delay / 3, state_file=state_dir / "s2low.json",
+    )))
+    hub.mount("/asalae", asalae.create_app(asalae.AsalaeSimSettings(
+        login="dematbus", password="asalae", reply_delay=delay, state_file=state_dir / "asalae.json",
+    )))
+    hub.mount("/iparapheur", iparapheur.create_app(iparapheur.IparapheurSimSettings(
+        username="dematbus", password="iparapheur", sign_delay=delay, data_dir=state_dir,
+        state_file=state_dir / "iparapheur.json",
+    )))
+
+    @hub.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return hub

@@ -1,0 +1,1010 @@
+"""i-Parapheur v5 (REST) simulator: a real HTTP app that operators can rehearse against.
+
+Faithful to protocols.md §4.2 / §6.2 for the calls a Pastell-like client makes. Run it with
+``python -m connectors.simulators.iparapheur --port 8085`` (or mount ``create_app(settings)`` in
+any ASGI server).
+
+Endpoints (``{t}`` tenant id, ``{d}`` desk id, ``{f}`` folder id; ids are deterministic UUIDs derived
+from ``settings.seed``: name-based for tenants/desks/types, counter-based for folders/tasks)
+
+* ``POST /auth/realms/api/protocol/openid-connect/token`` - Keycloak password grant (form
+  ``grant_type=password``, ``client_id=ipcore-web``, ``username``, ``password``) →
+  ``{"access_token", "expires_in", "token_type": "Bearer"}``; bad credentials → 401.
+  Every ``/api`` call needs ``Authorization: Bearer <token>`` (401 otherwise).
+* Discovery, paged with ``page`` (0-based) and ``size``; answers
+  ``{"content": [...], "totalPages", "totalElements", "pageable": {"pageNumber", "pageSize"}, ...}``:
+  ``GET /api/standard/v1/tenant``, ``…/tenant/{t}/desk``, ``…/tenant/{t}/types``,
+  ``…/tenant/{t}/types/{typeId}/subtypes``.
+* ``POST …/tenant/{t}/desk/{d}/folder?auto_start=<bool>`` - multipart: part ``folder`` (PREMIS v3
+  XML, parsed without DTD/entities/network) + parts ``documents[]`` (or ``documents``). The
+  intellectualEntity ``originalName`` is the folder name, ``i_Parapheur_reserved_type`` /
+  ``_subtype`` (id or name) are required, other significantProperties are metadata; every file
+  object needs an uploaded part of the same name. → 201 ``{"id"}``; 409 if a live folder with the
+  same name exists on the desk (counted in ``duplicates``); 400 for a bad PREMIS / unknown type.
+* ``PUT …/desk/{d}/folder/{f}/task/{taskId}/start`` - body ``SimpleTaskParams`` (optional).
+* ``GET …/desk/{d}/folder/{f}/premis`` - PREMIS with objects, events and agents.
+* ``GET …/desk/{d}/{state}`` - folders by state (``DRAFT``, ``PENDING``, ``LATE``, ``DELEGATED``,
+  ``FINISHED``, ``REJECTED``, ``RETRIEVABLE``), paged, items ``{"id", "name", "state", ...}``.
+* ``GET …/desk/{d}/folder/{f}/zip`` - ``i_Parapheur_internal_premis.xml``,
+  ``Documents principaux/<file>`` (PDF main documents carry a real PAdES signature made with the
+  simulator's own test certificate once the folder is FINISHED; non-PDF files are returned as
+  uploaded), ``Annexes/<file>``, ``<folder name>_bordereau.pdf``.
+* ``DELETE …/desk/{d}/folder/{f}`` - only DRAFT, REJECTED and FINISHED folders (400 otherwise).
+
+Workflow and the "current step" rule. Every event is a task (``eventIdentifierType`` = ``taskId``);
+a pending task has an empty ``eventDateTime``. The current step is the LAST event, and, as in
+Pastell, a folder is finished when it is ``ARCHIVE`` and rejected when it is ``DELETE``:
+
+* created: ``CREATE`` (done), ``START`` (pending) → DRAFT
+* started: ``START`` done, ``SIGNATURE`` pending → PENDING (LATE too once a dueDate has passed)
+* ``sign_delay`` seconds after the start (computed lazily on each read): either ``SIGNATURE`` done
+  then ``ARCHIVE`` pending → FINISHED, or ``REJECT`` done with ``eventOutcomeDetailNote`` = the
+  refusal reason then ``DELETE`` pending → REJECTED; a "never" folder stays PENDING forever.
+
+Outcome per folder, decided at creation: admin counters first (``reject_next``, ``never_next``),
+then ``never_pattern``, then ``reject_pattern`` (regex searched in the folder name and metadata
+values; default ``REJET``), else signed.
+
+Admin (no auth, not subject to faults)
+
+* ``GET /_admin/folders`` → ``{"folders": [...], "duplicates": n}`` (deleted folders included).
+* ``GET|POST /_admin/faults`` - POST merges the given fields of :class:`Faults`:
+  ``fail_next`` (HTTP 500 before doing anything), ``fail_after_next`` (do the work, then answer
+  500: a lost answer), ``unauthorized_next`` (401), ``timeout_next`` (hold the request
+  ``hang_seconds`` then 504), ``delay`` (latency added to every call), ``reject_next``,
+  ``never_next``, ``match`` (HTTP faults only hit requests whose ``"METHOD /path"`` contains it).
+* ``POST /_admin/advance`` ``{"seconds": s}`` - move the virtual clock forward.
+* ``POST /_admin/reset`` - drop folders, tokens, faults and counters.
+* ``GET /_admin/certificate`` - the simulator's signing certificate (PEM).
+
+Persistence: with ``state_file`` set, folders, counters and the clock offset are written
+atomically (temp file + rename) on every change and reloaded at start-up; tokens and faults are
+not persisted (clients simply re-authenticate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import datetime as dt
+import io
+import json
+import os
+import re
+import tempfile
+import time
+import uuid
+import zipfile
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from lxml import etree
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+
+from connectors.signature.certificates import make_test_certificate
+from connectors.signature.pades import sign_pdf
+from connectors.signature.pdf import is_pdf, make_pdf
+
+PREMIS_NS = "http://www.loc.gov/premis/v3"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+API = "/api/standard/v1"
+STATES = ("DRAFT", "PENDING", "LATE", "DELEGATED", "FINISHED", "REJECTED", "RETRIEVABLE")
+DELETABLE = ("DRAFT", "REJECTED", "FINISHED")
+RESERVED_TYPE = "i_Parapheur_reserved_type"
+RESERVED_SUBTYPE = "i_Parapheur_reserved_subtype"
+RESERVED_DUE_DATE = "i_Parapheur_reserved_dueDate"
+RESERVED_MAIN = "i_Parapheur_reserved_mainDocument"
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings and admin models
+
+
+class TenantSettings(BaseModel):
+    name: str = "Collectivités"
+    desks: list[str] = Field(default_factory=lambda: ["Secrétariat général"])
+    types: dict[str, list[str]] = Field(
+        default_factory=lambda: {
+            "ACTES": ["Délibération", "Arrêté", "Contrat"],
+            "HELIOS": ["PES"],
+        }
+    )
+
+
+class IparapheurSimSettings(BaseModel):
+    username: str = "pastell"
+    password: str = "pastell"
+    client_id: str = "ipcore-web"
+    token_ttl: int = 300
+    tenants: list[TenantSettings] = Field(default_factory=lambda: [TenantSettings()])
+    page_size: int = 20  # default page size when the client sends none
+    max_page_size: int = 100  # larger ``size`` requests are capped, as Spring servers do
+    sign_delay: float = 0.0  # seconds between START and the signature/rejection
+    reject_pattern: str | None = "REJET"
+    never_pattern: str | None = None
+    reject_reason: str = "Refusé par le signataire (simulateur i-Parapheur)"
+    signer_common_name: str = "Signataire Simulateur i-Parapheur"
+    signer_organisation: str = "dematbus - simulateur i-Parapheur"
+    hang_seconds: float = 120.0  # how long a ``timeout_next`` request is held
+    seed: int = 0
+    data_dir: Path | None = None  # signing certificate; a temporary directory when None
+    state_file: Path | None = None
+
+
+class Faults(BaseModel):
+    fail_next: int = 0
+    fail_after_next: int = 0
+    unauthorized_next: int = 0
+    timeout_next: int = 0
+    delay: float = 0.0
+    reject_next: int = 0
+    never_next: int = 0
+    match: str | None = None
+
+
+class AdvanceIn(BaseModel):
+    seconds: float
+
+
+class TaskParams(BaseModel):
+    publicAnnotation: str | None = None
+    privateAnnotation: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Domain
+
+
+@dataclass
+class Named:
+    id: str
+    name: str
+
+
+@dataclass
+class SimType(Named):
+    subtypes: list[Named] = field(default_factory=list)
+
+
+@dataclass
+class SimTenant(Named):
+    desks: list[Named] = field(default_factory=list)
+    types: list[SimType] = field(default_factory=list)
+
+
+@dataclass
+class SimDocument:
+    id: str
+    name: str
+    main: bool
+    media_type: str
+    data: bytes
+
+
+@dataclass
+class SimEvent:
+    task_id: str
+    type: str
+    date: float | None  # None while the task is pending
+    agent: str | None = None
+    note: str = ""
+
+
+Outcome = Literal["sign", "reject", "never"]
+
+
+@dataclass
+class SimFolder:
+    id: str
+    tenant_id: str
+    desk_id: str
+    name: str
+    type_id: str
+    subtype_id: str
+    properties: list[tuple[str, str]]  # metadata (non-reserved significantProperties)
+    due_date: str | None
+    documents: list[SimDocument]
+    events: list[SimEvent]
+    created_at: float
+    outcome: Outcome
+    deleted: bool = False
+    signed: dict[str, bytes] = field(default_factory=dict, repr=False)  # cache, not persisted
+
+
+@dataclass
+class ParsedPremis:
+    name: str
+    type_ref: str
+    subtype_ref: str
+    due_date: str | None
+    properties: list[tuple[str, str]]
+    files: list[tuple[str, bool]]  # (originalName, is main document)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# ---------------------------------------------------------------------------------------------
+# PREMIS
+
+
+def safe_xml(data: bytes) -> etree._Element:
+    """Parse untrusted XML: no DTD, no entity expansion, no network; a DOCTYPE is refused."""
+    if b"<!DOCTYPE" in data[:4096]:
+        raise ValueError("DOCTYPE is not allowed")
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
+    )
+    root = etree.fromstring(data, parser)
+    if root.getroottree().docinfo.doctype:
+        raise ValueError("DOCTYPE is not allowed")
+    return root
+
+
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _child(el: etree._Element, name: str) -> etree._Element | None:
+    return next((c for c in el if _local(c.tag) == name), None)
+
+
+def _text(el: etree._Element | None, name: str) -> str:
+    found = _child(el, name) if el is not None else None
+    return (found.text or "").strip() if found is not None else ""
+
+
+def _xsi_type(el: etree._Element) -> str:
+    value = el.get(f"{{{XSI_NS}}}type") or ""
+    return value.split(":")[-1]
+
+
+def significant_properties(obj: etree._Element) -> list[tuple[str, str]]:
+    return [
+        (_text(p, "significantPropertiesType"), _text(p, "significantPropertiesValue"))
+        for p in obj
+        if _local(p.tag) == "significantProperties"
+    ]
+
+
+def parse_folder_premis(data: bytes) -> ParsedPremis:
+    try:
+        root = safe_xml(data)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise ApiError(400, f"invalid PREMIS: {exc}") from exc
+    if _local(root.tag) != "premis" or etree.QName(root).namespace != PREMIS_NS:
+        raise ApiError(400, "the folder part must be a PREMIS v3 document")
+    objects = [o for o in root if _local(o.tag) == "object"]
+    entities = [o for o in objects if _xsi_type(o) == "intellectualEntity"]
+    if len(entities) != 1:
+        raise ApiError(400, "exactly one intellectualEntity object is required")
+    entity = entities[0]
+    name = _text(entity, "originalName")
+    if not name:
+        raise ApiError(400, "the intellectualEntity originalName (folder name) is required")
+    props = significant_properties(entity)
+    reserved = {k: v for k, v in props if k.startswith("i_Parapheur_reserved_")}
+    if not reserved.get(RESERVED_TYPE) or not reserved.get(RESERVED_SUBTYPE):
+        raise ApiError(400, f"{RESERVED_TYPE} and {RESERVED_SUBTYPE} are required")
+    files = []
+    for obj in objects:
+        if _xsi_type(obj) != "file":
+            continue
+        file_name = _text(obj, "originalName")
+        if not file_name:
+            raise ApiError(400, "every file object needs an originalName")
+        main = dict(significant_properties(obj)).get(RESERVED_MAIN, "false").lower() == "true"
+        files.append((file_name, main))
+    if not any(main for _, main in files):
+        raise ApiError(400, "at least one main document is required")
+    return ParsedPremis(
+        name=name,
+        type_ref=reserved[RESERVED_TYPE],
+        subtype_ref=reserved[RESERVED_SUBTYPE],
+        due_date=reserved.get(RESERVED_DUE_DATE) or None,
+        properties=[(k, v) for k, v in props if not k.startswith("i_Parapheur_reserved_")],
+        files=files,
+    )
+
+
+def iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    el = etree.SubElement(parent, f"{{{PREMIS_NS}}}{name}")
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _identifier(parent: etree._Element, prefix: str, id_type: str, value: str) -> None:
+    ident = _sub(parent, f"{prefix}Identifier")
+    _sub(ident, f"{prefix}IdentifierType", id_type)
+    _sub(ident, f"{prefix}IdentifierValue", value)
+
+
+def _property(parent: etree._Element, key: str, value: str) -> None:
+    prop = _sub(parent, "significantProperties")
+    _sub(prop, "significantPropertiesType", key)
+    _sub(prop, "significantPropertiesValue", value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The simulator state
+
+
+class Simulator:
+    def __init__(self, settings: IparapheurSimSettings) -> None:
+        self.settings = settings
+        self._ns = uuid.uuid5(uuid.NAMESPACE_URL, f"dematbus:iparapheur-sim:{settings.seed}")
+        self.tenants = [self._build_tenant(t) for t in settings.tenants]
+        self.folders: dict[str, SimFolder] = {}
+        self.counter = 0
+        self.duplicates = 0
+        self.clock_offset = 0.0
+        self.faults = Faults()
+        self.tokens: dict[str, float] = {}
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        data_dir = settings.data_dir
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="iparapheur-sim-")
+            data_dir = Path(self._tmp.name)
+        self.cert_path, self.key_path = self._certificate(Path(data_dir))
+        if settings.state_file and Path(settings.state_file).exists():
+            self._load(Path(settings.state_file))
+
+    # ids, clock, certificate
+
+    def _uuid(self, key: str) -> str:
+        return str(uuid.uuid5(self._ns, key))
+
+    def new_id(self, kind: str) -> str:
+        self.counter += 1
+        return self._uuid(f"{kind}:{self.counter}")
+
+    def now(self) -> float:
+        return time.time() + self.clock_offset
+
+    def _build_tenant(self, conf: TenantSettings) -> SimTenant:
+        tid = self._uuid(f"tenant:{conf.name}")
+        return SimTenant(
+            id=tid,
+            name=conf.name,
+            desks=[Named(self._uuid(f"desk:{tid}:{d}"), d) for d in conf.desks],
+            types=[
+                SimType(
+                    id=self._uuid(f"type:{tid}:{t}"),
+                    name=t,
+                    subtypes=[Named(self._uuid(f"subtype:{tid}:{t}:{s}"), s) for s in subs],
+                )
+                for t, subs in conf.types.items()
+            ],
+        )
+
+    def _certificate(self, data_dir: Path) -> tuple[Path, Path]:
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", self.settings.signer_common_name).strip("-").lower()
+        cert, key = data_dir / f"{slug}.crt.pem", data_dir / f"{slug}.key.pem"
+        if cert.exists() and key.exists():
+            return cert, key
+        return make_test_certificate(
+            self.settings.signer_common_name, self.settings.signer_organisation, data_dir
+        )
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    # auth
+
+    def issue_token(self) -> str:
+        token = self.new_id("token")
+        self.tokens[token] = self.now() + self.settings.token_ttl
+        return token
+
+    def token_valid(self, token: str) -> bool:
+        expiry = self.tokens.get(token)
+        return expiry is not None and expiry > self.now()
+
+    # lookups
+
+    def tenant(self, tenant_id: str) -> SimTenant:
+        for tenant in self.tenants:
+            if tenant.id == tenant_id:
+                return tenant
+        raise ApiError(404, f"tenant {tenant_id} not found")
+
+    def desk(self, tenant_id: str, desk_id: str) -> tuple[SimTenant, Named]:
+        tenant = self.tenant(tenant_id)
+        for desk in tenant.desks:
+            if desk.id == desk_id:
+                return tenant, desk
+        raise ApiError(404, f"desk {desk_id} not found")
+
+    def type_(self, tenant: SimTenant, ref: str) -> SimType:
+        for typ in tenant.types:
+            if ref in (typ.id, typ.name):
+                return typ
+        raise ApiError(400, f"unknown type {ref!r}")
+
+    def folder(self, tenant_id: str, desk_id: str, folder_id: str) -> SimFolder:
+        self.desk(tenant_id, desk_id)
+        folder = self.folders.get(folder_id)
+        if folder is None or folder.deleted or folder.desk_id != desk_id:
+            raise ApiError(404, f"folder {folder_id} not found")
+        self.advance(folder)
+        return folder
+
+    # workflow
+
+    def _outcome(self, parsed: ParsedPremis) -> Outcome:
+        faults, settings = self.faults, self.settings
+        if faults.reject_next > 0:
+            faults.reject_next -= 1
+            return "reject"
+        if faults.never_next > 0:
+            faults.never_next -= 1
+            return "never"
+        haystack = [parsed.name] + [v for _, v in parsed.properties]
+        for pattern, outcome in ((settings.never_pattern, "never"), (settings.reject_pattern, "reject")):
+            if pattern and any(re.search(pattern, text) for text in haystack):
+                return outcome  # type: ignore[return-value]
+        return "sign"
+
+    def create_folder(
+        self,
+        tenant_id: str,
+        desk_id: str,
+        parsed: ParsedPremis,
+        uploads: dict[str, tuple[bytes, str]],
+        auto_start: bool,
+    ) -> SimFolder:
+        tenant, desk = self.desk(tenant_id, desk_id)
+        typ = self.type_(tenant, parsed.type_ref)
+        subtype = next((s for s in typ.subtypes if parsed.subtype_ref in (s.id, s.name)), None)
+        if subtype is None:
+            raise ApiError(400, f"unknown subtype {parsed.subtype_ref!r} for type {typ.name}")
+        declared = [name for name, _ in parsed.files]
+        if len(set(declared)) != len(declared):
+            raise ApiError(400, "file names must be unique within a folder")
+        if set(declared) != set(uploads):
+            raise ApiError(
+                400,
+                f"uploaded documents {sorted(uploads)} do not match the PREMIS files {sorted(declared)}",
+            )
+        if any(f.name == parsed.name and not f.deleted and f.desk_id == desk.id for f in self.folders.values()):
+            self.duplicates += 1
+            self.save()
+            raise ApiError(409, f"a folder named {parsed.name!r} already exists on this desk")
+        now = self.now()
+        folder = SimFolder(
+            id=self.new_id("folder"),
+            tenant_id=tenant.id,
+            desk_id=desk.id,
+            name=parsed.name,
+            type_id=typ.id,
+            subtype_id=subtype.id,
+            properties=parsed.properties,
+            due_date=parsed.due_date,
+            documents=[
+                SimDocument(self.new_id("document"), name, main, uploads[name][1], uploads[name][0])
+                for name, main in parsed.files
+            ],
+            events=[],
+            created_at=now,
+            outcome=self._outcome(parsed),
+        )
+        folder.events = [
+            SimEvent(self.new_id("task"), "CREATE", now, self.settings.username),
+            SimEvent(self.new_id("task"), "START", None),
+        ]
+        self.folders[folder.id] = folder
+        if auto_start:
+            self.start(folder, folder.events[1].task_id, TaskParams())
+        self.save()
+        return folder
+
+    def start(self, folder: SimFolder, task_id: str, params: TaskParams) -> None:
+        task = next((e for e in folder.events if e.task_id == task_id), None)
+        if task is None:
+            raise ApiError(404, f"task {task_id} not found")
+        if task.type != "START" or task.date is not None:
+            raise ApiError(409, f"task {task_id} is not a pending START task")
+        task.date = self.now()
+        task.agent = self.settings.username
+        task.note = params.publicAnnotation or ""
+        folder.events.append(SimEvent(self.new_id("task"), "SIGNATURE", None))
+        self.save()
+
+    def advance(self, folder: SimFolder) -> None:
+        """Lazily apply the outcome once ``sign_delay`` has elapsed since the start."""
+        start = next((e for e in folder.events if e.type == "START"), None)
+        current = folder.events[-1]
+        if start is None or start.date is None or current.date is not None:
+            return
+        if current.type != "SIGNATURE" or folder.outcome == "never":
+            return
+        due = start.date + self.settings.sign_delay
+        if self.now() < due:
+            return
+        current.date, current.agent = due, self.settings.signer_common_name
+        if folder.outcome == "reject":
+            current.type, current.note = "REJECT", self.settings.reject_reason
+            folder.events.append(SimEvent(self.new_id("task"), "DELETE", None))
+        else:
+            folder.events.append(SimEvent(self.new_id("task"), "ARCHIVE", None))
+        self.save()
+
+    def state(self, folder: SimFolder) -> str:
+        current = folder.events[-1]
+        if current.type == "ARCHIVE":
+            return "FINISHED"
+        if current.type == "DELETE":
+            return "REJECTED"
+        if current.type == "START":
+            return "DRAFT"
+        return "PENDING"
+
+    def is_late(self, folder: SimFolder) -> bool:
+        if not folder.due_date or self.state(folder) != "PENDING":
+            return False
+        try:
+            due = dt.date.fromisoformat(folder.due_date[:10])
+        except ValueError:
+            return False
+        return due < dt.datetime.fromtimestamp(self.now(), dt.timezone.utc).date()
+
+    def delete(self, folder: SimFolder) -> None:
+        if self.state(folder) not in DELETABLE:
+            raise ApiError(400, f"only {', '.join(DELETABLE)} folders can be deleted")
+        folder.deleted = True
+        folder.signed.clear()
+        self.save()
+
+    # renderings
+
+    def folder_json(self, folder: SimFolder) -> dict[str, Any]:
+        tenant = self.tenant(folder.tenant_id)
+        typ = self.type_(tenant, folder.type_id)
+        subtype = next(s for s in typ.subtypes if s.id == folder.subtype_id)
+        return {
+            "id": folder.id,
+            "name": folder.name,
+            "state": "DELETED" if folder.deleted else self.state(folder),
+            "type": {"id": typ.id, "name": typ.name},
+            "subtype": {"id": subtype.id, "name": subtype.name},
+            "creationDate": iso(folder.created_at),
+            "dueDate": folder.due_date,
+            "metadata": dict(folder.properties),
+        }
+
+    def premis(self, folder: SimFolder) -> bytes:
+        root = etree.Element(f"{{{PREMIS_NS}}}premis", nsmap={None: PREMIS_NS, "xsi": XSI_NS})
+        root.set("version", "3.0")
+        root.set(f"{{{XSI_NS}}}schemaLocation", f"{PREMIS_NS} http://www.loc.gov/standards/premis/v3/premis.xsd")
+        tenant = self.tenant(folder.tenant_id)
+        typ = self.type_(tenant, folder.type_id)
+        entity = _sub(root, "object")
+        entity.set(f"{{{XSI_NS}}}type", "intellectualEntity")
+        _identifier(entity, "object", "folderId", folder.id)
+        _property(entity, RESERVED_TYPE, typ.id)
+        _property(entity, RESERVED_SUBTYPE, folder.subtype_id)
+        if folder.due_date:
+            _property(entity, RESERVED_DUE_DATE, folder.due_date)
+        for key, value in folder.properties:
+            _property(entity, key, value)
+        _sub(entity, "originalName", folder.name)
+        for doc in folder.documents:
+            obj = _sub(root, "object")
+            obj.set(f"{{{XSI_NS}}}type", "file")
+            _identifier(obj, "object", "documentId", doc.id)
+            _property(obj, RESERVED_MAIN, "true" if doc.main else "false")
+            chars = _sub(obj, "objectCharacteristics")
+            _sub(chars, "compositionLevel", "0")
+            fmt = _sub(_sub(chars, "format"), "formatDesignation")
+            _sub(fmt, "formatName", doc.media_type)
+            _sub(obj, "originalName", doc.name)
+        agents: dict[str, str] = {}
+        for event in folder.events:
+            ev = _sub(root, "event")
+            _identifier(ev, "event", "taskId", event.task_id)
+            _sub(ev, "eventType", event.type)
+            _sub(ev, "eventDateTime", iso(event.date) if event.date is not None else "")
+            if event.note:
+                info = _sub(ev, "eventOutcomeInformation")
+                _sub(info, "eventOutcome", event.type)
+                _sub(_sub(info, "eventOutcomeDetail"), "eventOutcomeDetailNote", event.note)
+            if event.agent:
+                agent_id = agents.setdefault(event.agent, self._uuid(f"user:{event.agent}"))
+                link = _sub(ev, "linkingAgentIdentifier")
+                _sub(link, "linkingAgentIdentifierType", "userId")
+                _sub(link, "linkingAgentIdentifierValue", agent_id)
+        for name, agent_id in agents.items():
+            agent = _sub(root, "agent")
+            _identifier(agent, "agent", "userId", agent_id)
+            _sub(agent, "agentName", name)
+            _sub(agent, "agentType", "person")
+        return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+    def bordereau(self, folder: SimFolder) -> bytes:
+        lines = [f"Dossier : {folder.name}", f"Identifiant : {folder.id}", f"État : {self.state(folder)}", ""]
+        for event in folder.events:
+            when = iso(event.date) if event.date is not None else "en attente"
+            lines.append(f"{event.type:<10} {when}  {event.agent or ''}  {event.note}".rstrip())
+        return make_pdf(f"Bordereau de signature - {folder.name}", lines)
+
+    def signed_main(self, folder: SimFolder, doc: SimDocument) -> bytes:
+        """The main document as the ZIP gives it: PAdES-signed once the folder is FINISHED."""
+        if self.state(folder) != "FINISHED" or not is_pdf(doc.data):
+            return doc.data
+        if doc.id not in folder.signed:
+            signature = next((e for e in folder.events if e.type == "SIGNATURE"), None)
+            folder.signed[doc.id] = sign_pdf(
+                doc.data,
+                cert_path=self.cert_path,
+                key_path=self.key_path,
+                reason=f"Signature i-Parapheur ({signature.task_id if signature else folder.id})",
+                signer_name=self.settings.signer_common_name,
+            )
+        return folder.signed[doc.id]
+
+    def zip(self, folder: SimFolder) -> bytes:
+        stamp = dt.datetime.fromtimestamp(max(folder.created_at, 315532800), dt.timezone.utc)
+        date_time = stamp.timetuple()[:6]
+        out = io.BytesIO()
+        safe_name = re.sub(r"[\\/]", "_", folder.name)
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+
+            def add(name: str, data: bytes) -> None:
+                archive.writestr(zipfile.ZipInfo(name, date_time), data, zipfile.ZIP_DEFLATED)
+
+            add("i_Parapheur_internal_premis.xml", self.premis(folder))
+            for doc in folder.documents:
+                if doc.main:
+                    add(f"Documents principaux/{doc.name}", self.signed_main(folder, doc))
+                else:
+                    add(f"Annexes/{doc.name}", doc.data)
+            add(f"{safe_name}_bordereau.pdf", self.bordereau(folder))
+        return out.getvalue()
+
+    # persistence
+
+    def save(self) -> None:
+        path = self.settings.state_file
+        if path is None:
+            return
+        path = Path(path)
+        folders = []
+        for folder in self.folders.values():
+            data = asdict(folder)
+            data.pop("signed")
+            for doc in data["documents"]:
+                doc["data"] = base64.b64encode(doc["data"]).decode("ascii")
+            folders.append(data)
+        payload = {
+            "version": 1,
+            "counter": self.counter,
+            "duplicates": self.duplicates,
+            "clock_offset": self.clock_offset,
+            "folders": folders,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def _load(self, path: Path) -> None:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        self.counter = payload["counter"]
+        self.duplicates = payload["duplicates"]
+        self.clock_offset = payload.get("clock_offset", 0.0)
+        for data in payload["folders"]:
+            data["documents"] = [
+                SimDocument(**{**d, "data": base64.b64decode(d["data"])}) for d in data["documents"]
+            ]
+            data["events"] = [SimEvent(**e) for e in data["events"]]
+            data["properties"] = [tuple(p) for p in data["properties"]]
+            folder = SimFolder(**data)
+            self.folders[folder.id] = folder
+
+    def reset(self) -> None:
+        self.folders.clear()
+        self.tokens.clear()
+        self.faults = Faults()
+        self.counter = self.duplicates = 0
+        self.clock_offset = 0.0
+        self.save()
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP
+
+
+def _error(status: int, message: str, path: str) -> JSONResponse:
+    reasons = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error", 504: "Gateway Timeout"}
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    body = {
+        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "status": status,
+        "error": reasons.get(status, ""),
+        "message": message,
+        "path": path,
+    }
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _page(items: list[Any], page: int, size: int) -> dict[str, Any]:
+    size = max(1, size)
+    page = max(0, page)
+    total_pages = max(1, -(-len(items) // size))
+    chunk = items[page * size : (page + 1) * size]
+    return {
+        "content": chunk,
+        "pageable": {"pageNumber": page, "pageSize": size, "offset": page * size},
+        "totalPages": total_pages,
+        "totalElements": len(items),
+        "number": page,
+        "size": size,
+        "numberOfElements": len(chunk),
+        "first": page == 0,
+        "last": page >= total_pages - 1,
+        "empty": not chunk,
+    }
+
+
+def create_app(settings: IparapheurSimSettings) -> FastAPI:
+    sim = Simulator(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        try:
+            yield
+        finally:
+            sim.close()
+
+    app = FastAPI(title="i-Parapheur v5 simulator (dematbus)", lifespan=lifespan)
+    app.state.sim = sim
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _error(exc.status, exc.message, request.url.path)
+
+    @app.middleware("http")
+    async def faults_and_auth(request: Request, call_next):  # type: ignore[no-untyped-def]
+        path = request.url.path
+        if path.startswith("/_admin"):
+            return await call_next(request)
+        faults = sim.faults
+        hit = faults.match is None or faults.match in f"{request.method} {path}"
+        if hit and faults.delay > 0:
+            await asyncio.sleep(faults.delay)
+        if hit and faults.timeout_next > 0:
+            faults.timeout_next -= 1
+            await asyncio.sleep(settings.hang_seconds)
+            return _error(504, "injected timeout", path)
+        if hit and faults.fail_next > 0:
+            faults.fail_next -= 1
+            return _error(500, "injected failure", path)
+        if hit and faults.unauthorized_next > 0:
+            faults.unauthorized_next -= 1
+            return _error(401, "injected unauthorized", path)
+        if path.startswith("/api/"):
+            auth = request.headers.get("authorization", "")
+            scheme, _, token = auth.partition(" ")
+            if scheme.lower() != "bearer" or not sim.token_valid(token.strip()):
+                return _error(401, "a valid Bearer token is required", path)
+        response = await call_next(request)
+        if hit and faults.fail_after_next > 0 and response.status_code < 400:
+            faults.fail_after_next -= 1
+            return _error(500, "injected failure after processing", path)
+        return response
+
+    # -- auth ------------------------------------------------------------------------------
+
+    @app.post("/auth/realms/api/protocol/openid-connect/token")
+    async def token(request: Request) -> JSONResponse:
+        form = await request.form()
+        if form.get("grant_type") != "password":
+            return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
+        if form.get("client_id") != settings.client_id:
+            return JSONResponse({"error": "invalid_client", "error_description": "Invalid client"}, status_code=401)
+        if form.get("username") != settings.username or form.get("password") != settings.password:
+            return JSONResponse(
+                {"error": "invalid_grant", "error_description": "Invalid user credentials"}, status_code=401
+            )
+        return JSONResponse(
+            {
+                "access_token": sim.issue_token(),
+                "expires_in": settings.token_ttl,
+                "refresh_expires_in": 0,
+                "token_type": "Bearer",
+                "not-before-policy": 0,
+                "scope": "profile email",
+            }
+        )
+
+    # -- discovery -------------------------------------------------------------------------
+
+    def size_or_default(size: int | None) -> int:
+        return min(size if size and size > 0 else settings.page_size, settings.max_page_size)
+
+    @app.get(f"{API}/tenant")
+    async def list_tenants(page: int = 0, size: int | None = None) -> dict[str, Any]:
+        items = [{"id": t.id, "name": t.name} for t in sim.tenants]
+        return _page(items, page, size_or_default(size))
+
+    @app.get(f"{API}/tenant/{{tenant_id}}/desk")
+    async def list_desks(tenant_id: str, page: int = 0, size: int | None = None) -> dict[str, Any]:
+        tenant = sim.tenant(tenant_id)
+        items = [{"id": d.id, "name": d.name, "tenantId": tenant.id} for d in tenant.desks]
+        return _page(items, page, size_or_default(size))
+
+    @app.get(f"{API}/tenant/{{tenant_id}}/types")
+    async def list_types(tenant_id: str, page: int = 0, size: int | None = None) -> dict[str, Any]:
+        tenant = sim.tenant(tenant_id)
+        items = [{"id": t.id, "name": t.name, "description": t.name} for t in tenant.types]
+        return _page(items, page, size_or_default(size))
+
+    @app.get(f"{API}/tenant/{{tenant_id}}/types/{{type_id}}/subtypes")
+    async def list_subtypes(
+        tenant_id: str, type_id: str, page: int = 0, size: int | None = None
+    ) -> dict[str, Any]:
+        tenant = sim.tenant(tenant_id)
+        typ = next((t for t in tenant.types if t.id == type_id), None)
+        if typ is None:
+            raise ApiError(404, f"type {type_id} not found")
+        items = [{"id": s.id, "name": s.name, "description": s.name} for s in typ.subtypes]
+        return _page(items, page, size_or_default(size))
+
+    # -- folders ---------------------------------------------------------------------------
+
+    folder_path = f"{API}/tenant/{{tenant_id}}/desk/{{desk_id}}/folder"
+
+    @app.post(folder_path, status_code=201)
+    async def create_folder(
+        tenant_id: str, desk_id: str, request: Request, auto_start: bool = False
+    ) -> JSONResponse:
+        sim.desk(tenant_id, desk_id)
+        form = await request.form()
+        premis_part = form.get("folder")
+        if premis_part is None:
+            raise ApiError(400, "the multipart part 'folder' (PREMIS) is required")
+        premis_bytes = (
+            await premis_part.read() if isinstance(premis_part, UploadFile) else premis_part.encode("utf-8")
+        )
+        parsed = parse_folder_premis(premis_bytes)
+        uploads: dict[str, tuple[bytes, str]] = {}
+        for part in form.getlist("documents[]") + form.getlist("documents"):
+            if not isinstance(part, UploadFile) or not part.filename:
+                raise ApiError(400, "documents must be file parts with a file name")
+            if part.filename in uploads:
+                raise ApiError(400, f"document {part.filename!r} uploaded twice")
+            uploads[part.filename] = (await part.read(), part.content_type or "application/octet-stream")
+        folder = sim.create_folder(tenant_id, desk_id, parsed, uploads, auto_start)
+        return JSONResponse({"id": folder.id, "name": folder.name}, status_code=201)
+
+    @app.put(f"{folder_path}/{{folder_id}}/task/{{task_id}}/start")
+    async def start_task(tenant_id: str, desk_id: str, folder_id: str, task_id: str, request: Request) -> Response:
+        folder = sim.folder(tenant_id, desk_id, folder_id)
+        body = await request.body()
+        try:
+            params = TaskParams.model_validate_json(body) if body.strip() else TaskParams()
+        except ValueError as exc:
+            raise ApiError(400, f"invalid SimpleTaskParams: {exc}") from exc
+        sim.start(folder, task_id, params)
+        return Response(status_code=200)
+
+    @app.get(f"{folder_path}/{{folder_id}}/premis")
+    async def get_premis(tenant_id: str, desk_id: str, folder_id: str) -> Response:
+        folder = sim.folder(tenant_id, desk_id, folder_id)
+        return Response(sim.premis(folder), media_type="application/xml")
+
+    @app.get(f"{folder_path}/{{folder_id}}/zip")
+    async def get_zip(tenant_id: str, desk_id: str, folder_id: str) -> Response:
+        folder = sim.folder(tenant_id, desk_id, folder_id)
+        data = await asyncio.to_thread(sim.zip, folder)  # PAdES signing is CPU-bound
+        return Response(
+            data,
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{folder.id}.zip"'},
+        )
+
+    @app.delete(f"{folder_path}/{{folder_id}}")
+    async def delete_folder(tenant_id: str, desk_id: str, folder_id: str) -> Response:
+        sim.delete(sim.folder(tenant_id, desk_id, folder_id))
+        return Response(status_code=204)
+
+    @app.get(f"{API}/tenant/{{tenant_id}}/desk/{{desk_id}}/{{state}}")
+    async def list_by_state(
+        tenant_id: str, desk_id: str, state: str, page: int = 0, size: int | None = None
+    ) -> dict[str, Any]:
+        sim.desk(tenant_id, desk_id)
+        state = state.upper()
+        if state not in STATES:
+            raise ApiError(400, f"unknown state {state!r}, expected one of {', '.join(STATES)}")
+        items = []
+        for folder in sim.folders.values():
+            if folder.deleted or folder.desk_id != desk_id:
+                continue
+            sim.advance(folder)
+            current = sim.state(folder)
+            if current == state or (state == "LATE" and sim.is_late(folder)):
+                items.append(sim.folder_json(folder))
+        return _page(items, page, size_or_default(size))
+
+    # -- admin -----------------------------------------------------------------------------
+
+    @app.get("/_admin/folders")
+    async def admin_folders() -> dict[str, Any]:
+        folders = []
+        for folder in sim.folders.values():
+            if not folder.deleted:
+                sim.advance(folder)
+            info = sim.folder_json(folder)
+            info.update(
+                tenant_id=folder.tenant_id,
+                desk_id=folder.desk_id,
+                outcome=folder.outcome,
+                documents=[{"name": d.name, "main": d.main, "size": len(d.data)} for d in folder.documents],
+                events=[e.type for e in folder.events],
+            )
+            folders.append(info)
+        return {"folders": folders, "duplicates": sim.duplicates}
+
+    @app.get("/_admin/faults")
+    async def admin_get_faults() -> Faults:
+        return sim.faults
+
+    @app.post("/_admin/faults")
+    async def admin_set_faults(faults: Faults) -> Faults:
+        sim.faults = sim.faults.model_copy(update=faults.model_dump(exclude_unset=True))
+        return sim.faults
+
+    @app.post("/_admin/advance")
+    async def admin_advance(body: AdvanceIn) -> dict[str, float]:
+        sim.clock_offset += body.seconds
+        sim.save()
+        return {"clock_offset": sim.clock_offset}
+
+    @app.post("/_admin/reset")
+    async def admin_reset() -> dict[str, str]:
+        sim.reset()
+        return {"status": "reset"}
+
+    @app.get("/_admin/certificate")
+    async def admin_certificate() -> Response:
+        return Response(sim.cert_path.read_bytes(), media_type="application/x-pem-file")
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="i-Parapheur v5 REST simulator")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8085)
+    parser.add_argument("--settings", type=Path, help="JSON file of IparapheurSimSettings")
+    args = parser.parse_args(argv)
+    settings = (
+        IparapheurSimSettings.model_validate_json(args.settings.read_text(encoding="utf-8"))
+        if args.settings
+        else IparapheurSimSettings()
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, timeout_graceful_shutdown=2)
+
+
+if __name__ == "__main__":
+    main()
