@@ -155,7 +155,8 @@ def _print_welcome(stack: Any, demos: list[Any], deposited: list[str], endpoints
     table.add_row("endpoints", str(endpoints))
     console.print(Panel(table, title="dematbus is running", subtitle="Ctrl-C to stop"))
     if demos:
-        demo_table = Table("SIREN", "collectivité", "signature", "API key")
+        demo_table = Table("SIREN", "collectivité", "signature")
+        demo_table.add_column("API key", overflow="fold")
         for d in demos:
             demo_table.add_row(d.siren, d.name, d.signature or "-", d.api_key)
         console.print(demo_table)
@@ -394,10 +395,10 @@ def status(
         console.print(f"reason: {doc['reason']}")
     if doc.get("replies"):
         console.print("replies: " + ", ".join(f"{k}={v}" for k, v in doc["replies"].items()))
-    table = Table("#", "at (UTC)", "event", "state", "detail")
+    table = Table("#", "time (UTC)", "event", "state", "detail")
     for entry in doc["timeline"]:
-        table.add_row(str(entry["seq"]), entry["at"][:23], entry["event"], entry["state"],
-                      json.dumps(entry["detail"], ensure_ascii=False)[:120])
+        detail = ", ".join(f"{k}={v}" for k, v in entry["detail"].items() if k != "stage")
+        table.add_row(str(entry["seq"]), entry["at"][11:23], entry["event"], entry["state"], detail[:160])
     console.print(table)
     files = Table("file", "role", "size", "sha256")
     for f in doc["files"]:

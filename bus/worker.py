@@ -92,7 +92,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     @app.task
     async def on_start() -> None:
         await store.migrate()
-        await reconcile(store, 0)  # on start-up, everything idle is re-driven
+        await reconcile(store, settings.stage_timeout)
         await relay_forever(store, publish)
 
     @app.timer(settings.poll_interval)

@@ -19,6 +19,7 @@ import asyncio
 import io
 import json
 import logging
+import re
 import time
 import zipfile
 from collections.abc import Iterable
@@ -164,7 +165,9 @@ def parse_premis(data: bytes) -> Premis:
             task_id=_text(ev, "eventIdentifier", "eventIdentifierValue"),
             type=_text(ev, "eventType").upper(),
             date=_text(ev, "eventDateTime"),
-            note=_text(ev, "eventOutcomeInformation", "eventOutcomeDetail", "eventOutcomeDetailNote"),
+            note=_text(
+                ev, "eventOutcomeInformation", "eventOutcomeDetail", "eventOutcomeDetailNote"
+            ),
             agent_id=_text(ev, "linkingAgentIdentifier", "linkingAgentIdentifierValue"),
         )
         for ev in root
@@ -177,6 +180,13 @@ def parse_premis(data: bytes) -> Premis:
         if _local(ag.tag) == "agent"
     }
     return Premis(name=name, main_files=main_files, events=events, agents=agents)
+
+
+def _media_type(name: str) -> str:
+    lowered = name.lower()
+    if lowered.endswith(".pdf"):
+        return "application/pdf"
+    return "text/xml" if lowered.endswith(".xml") else "application/octet-stream"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +393,7 @@ class IparapheurConnector:
             # Our reference is unique, so a namesake is our own folder whose answer was lost.
             folder_id = await self.lookup(job)
             if folder_id is None:
-                raise ConnectorError(f"i-Parapheur says {job.reference} exists but it is not listed")
+                raise ConnectorError(f"i-Parapheur: {job.reference} exists but is not listed")
             log.info("i-Parapheur folder %s already exists as %s", job.reference, folder_id)
         else:
             body = self._json(response, "i-Parapheur folder creation")
@@ -401,7 +411,9 @@ class IparapheurConnector:
             raise ConnectorError(f"i-Parapheur folder {folder_id}: PREMIS without task events")
         return premis
 
-    async def _start_if_draft(self, ids: _Ids, folder_id: str, premis: Premis, job: StageJob) -> bool:
+    async def _start_if_draft(
+        self, ids: _Ids, folder_id: str, premis: Premis, job: StageJob
+    ) -> bool:
         start = next((e for e in premis.events if e.type == "START"), None)
         if start is None or start.date:
             return False
@@ -477,14 +489,14 @@ class IparapheurConnector:
                         name=name,
                         role="signed_document",
                         data=archive.read(member),
-                        media_type="application/pdf" if name.lower().endswith(".pdf") else "application/octet-stream",
+                        media_type=_media_type(name),
                     )
                 )
             if not out:
                 raise ConnectorError("i-Parapheur ZIP: the PREMIS names no main document")
             expected = premis.name.replace("/", "_").replace("\\", "_") + "_bordereau.pdf"
             bordereau = by_name.get(expected) or next(
-                (m for m in members if "/" not in m.filename and m.filename.endswith("_bordereau.pdf")),
+                (m for m in members if re.fullmatch(r"[^/]+_bordereau\.pdf", m.filename)),
                 None,
             )
             if bordereau is not None:

@@ -64,7 +64,8 @@ class CachedKeySigner(signers.SimpleSigner):
             self.signing_key.dump(), password=None
         )
         # Reserving the CMS size up front spares pyHanko a dry-run signature (halves signing
-        # time). The placeholder is hex, hence 2x: certificates + 4 KiB for signature and attributes.
+        # time). The placeholder is hex, hence 2x: certificates + 4 KiB for signature and
+        # signed attributes.
         der_size = 4096 + len(self.signing_cert.dump())
         der_size += sum(len(cert.dump()) for cert in self.cert_registry)
         self.bytes_reserved = 2 * der_size

@@ -106,7 +106,10 @@ def install_faults(
 
     @app.middleware("http")
     async def _inject(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        path = request.url.path
+        # Relative to the app: the simulators may be mounted under a prefix (/s2low, /asalae).
+        path, root = request.scope["path"], request.scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
         if path.startswith("/_admin"):
             return await call_next(request)
         if injector.take_fail(path):

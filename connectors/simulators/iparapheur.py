@@ -4,15 +4,15 @@ Faithful to protocols.md §4.2 / §6.2 for the calls a Pastell-like client makes
 ``python -m connectors.simulators.iparapheur --port 8085`` (or mount ``create_app(settings)`` in
 any ASGI server).
 
-Endpoints (``{t}`` tenant id, ``{d}`` desk id, ``{f}`` folder id; ids are deterministic UUIDs derived
-from ``settings.seed``: name-based for tenants/desks/types, counter-based for folders/tasks)
+Endpoints (``{t}`` tenant id, ``{d}`` desk id, ``{f}`` folder id; ids are deterministic UUIDs
+derived from ``settings.seed``: name-based for tenants/desks/types, counter-based for the rest)
 
 * ``POST /auth/realms/api/protocol/openid-connect/token`` - Keycloak password grant (form
   ``grant_type=password``, ``client_id=ipcore-web``, ``username``, ``password``) →
   ``{"access_token", "expires_in", "token_type": "Bearer"}``; bad credentials → 401.
   Every ``/api`` call needs ``Authorization: Bearer <token>`` (401 otherwise).
-* Discovery, paged with ``page`` (0-based) and ``size``; answers
-  ``{"content": [...], "totalPages", "totalElements", "pageable": {"pageNumber", "pageSize"}, ...}``:
+* Discovery, paged with ``page`` (0-based) and ``size`` (capped at ``max_page_size``); answers
+  ``{"content": [...], "totalPages", "totalElements", "pageable": {"pageNumber", ...}, ...}``:
   ``GET /api/standard/v1/tenant``, ``…/tenant/{t}/desk``, ``…/tenant/{t}/types``,
   ``…/tenant/{t}/types/{typeId}/subtypes``.
 * ``POST …/tenant/{t}/desk/{d}/folder?auto_start=<bool>`` - multipart: part ``folder`` (PREMIS v3
@@ -93,6 +93,7 @@ from connectors.signature.pdf import is_pdf, make_pdf
 
 PREMIS_NS = "http://www.loc.gov/premis/v3"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+PREMIS_XSD = "http://www.loc.gov/standards/premis/v3/premis.xsd"
 API = "/api/standard/v1"
 STATES = ("DRAFT", "PENDING", "LATE", "DELEGATED", "FINISHED", "REJECTED", "RETRIEVABLE")
 DELETABLE = ("DRAFT", "REJECTED", "FINISHED")
@@ -244,7 +245,11 @@ def safe_xml(data: bytes) -> etree._Element:
     if b"<!DOCTYPE" in data[:4096]:
         raise ValueError("DOCTYPE is not allowed")
     parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
     )
     root = etree.fromstring(data, parser)
     if root.getroottree().docinfo.doctype:
@@ -458,9 +463,10 @@ class Simulator:
             faults.never_next -= 1
             return "never"
         haystack = [parsed.name] + [v for _, v in parsed.properties]
-        for pattern, outcome in ((settings.never_pattern, "never"), (settings.reject_pattern, "reject")):
-            if pattern and any(re.search(pattern, text) for text in haystack):
-                return outcome  # type: ignore[return-value]
+        if settings.never_pattern and any(re.search(settings.never_pattern, t) for t in haystack):
+            return "never"
+        if settings.reject_pattern and any(re.search(settings.reject_pattern, t) for t in haystack):
+            return "reject"
         return "sign"
 
     def create_folder(
@@ -482,9 +488,11 @@ class Simulator:
         if set(declared) != set(uploads):
             raise ApiError(
                 400,
-                f"uploaded documents {sorted(uploads)} do not match the PREMIS files {sorted(declared)}",
+                f"uploaded documents {sorted(uploads)} do not match "
+                f"the PREMIS files {sorted(declared)}",
             )
-        if any(f.name == parsed.name and not f.deleted and f.desk_id == desk.id for f in self.folders.values()):
+        live = (f for f in self.folders.values() if not f.deleted and f.desk_id == desk.id)
+        if any(f.name == parsed.name for f in live):
             self.duplicates += 1
             self.save()
             raise ApiError(409, f"a folder named {parsed.name!r} already exists on this desk")
@@ -593,7 +601,7 @@ class Simulator:
     def premis(self, folder: SimFolder) -> bytes:
         root = etree.Element(f"{{{PREMIS_NS}}}premis", nsmap={None: PREMIS_NS, "xsi": XSI_NS})
         root.set("version", "3.0")
-        root.set(f"{{{XSI_NS}}}schemaLocation", f"{PREMIS_NS} http://www.loc.gov/standards/premis/v3/premis.xsd")
+        root.set(f"{{{XSI_NS}}}schemaLocation", f"{PREMIS_NS} {PREMIS_XSD}")
         tenant = self.tenant(folder.tenant_id)
         typ = self.type_(tenant, folder.type_id)
         entity = _sub(root, "object")
@@ -639,7 +647,12 @@ class Simulator:
         return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
     def bordereau(self, folder: SimFolder) -> bytes:
-        lines = [f"Dossier : {folder.name}", f"Identifiant : {folder.id}", f"État : {self.state(folder)}", ""]
+        lines = [
+            f"Dossier : {folder.name}",
+            f"Identifiant : {folder.id}",
+            f"État : {self.state(folder)}",
+            "",
+        ]
         for event in folder.events:
             when = iso(event.date) if event.date is not None else "en attente"
             lines.append(f"{event.type:<10} {when}  {event.agent or ''}  {event.note}".rstrip())
@@ -733,7 +746,14 @@ class Simulator:
 
 
 def _error(status: int, message: str, path: str) -> JSONResponse:
-    reasons = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error", 504: "Gateway Timeout"}
+    reasons = {
+        400: "Bad Request",
+        401: "Unauthorized",
+        404: "Not Found",
+        409: "Conflict",
+        500: "Internal Server Error",
+        504: "Gateway Timeout",
+    }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     body = {
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -783,7 +803,11 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
 
     @app.middleware("http")
     async def faults_and_auth(request: Request, call_next):  # type: ignore[no-untyped-def]
+        # Relative to the mount point, so that the app also works mounted under a prefix (hub).
         path = request.url.path
+        root_path = request.scope.get("root_path", "")
+        if root_path and path.startswith(root_path):
+            path = path[len(root_path) :]
         if path.startswith("/_admin"):
             return await call_next(request)
         faults = sim.faults
@@ -819,10 +843,13 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
         if form.get("grant_type") != "password":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
         if form.get("client_id") != settings.client_id:
-            return JSONResponse({"error": "invalid_client", "error_description": "Invalid client"}, status_code=401)
+            return JSONResponse(
+                {"error": "invalid_client", "error_description": "Invalid client"}, status_code=401
+            )
         if form.get("username") != settings.username or form.get("password") != settings.password:
             return JSONResponse(
-                {"error": "invalid_grant", "error_description": "Invalid user credentials"}, status_code=401
+                {"error": "invalid_grant", "error_description": "Invalid user credentials"},
+                status_code=401,
             )
         return JSONResponse(
             {
@@ -881,9 +908,10 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
         premis_part = form.get("folder")
         if premis_part is None:
             raise ApiError(400, "the multipart part 'folder' (PREMIS) is required")
-        premis_bytes = (
-            await premis_part.read() if isinstance(premis_part, UploadFile) else premis_part.encode("utf-8")
-        )
+        if isinstance(premis_part, UploadFile):
+            premis_bytes = await premis_part.read()
+        else:
+            premis_bytes = premis_part.encode("utf-8")
         parsed = parse_folder_premis(premis_bytes)
         uploads: dict[str, tuple[bytes, str]] = {}
         for part in form.getlist("documents[]") + form.getlist("documents"):
@@ -891,12 +919,15 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
                 raise ApiError(400, "documents must be file parts with a file name")
             if part.filename in uploads:
                 raise ApiError(400, f"document {part.filename!r} uploaded twice")
-            uploads[part.filename] = (await part.read(), part.content_type or "application/octet-stream")
+            media_type = part.content_type or "application/octet-stream"
+            uploads[part.filename] = (await part.read(), media_type)
         folder = sim.create_folder(tenant_id, desk_id, parsed, uploads, auto_start)
         return JSONResponse({"id": folder.id, "name": folder.name}, status_code=201)
 
     @app.put(f"{folder_path}/{{folder_id}}/task/{{task_id}}/start")
-    async def start_task(tenant_id: str, desk_id: str, folder_id: str, task_id: str, request: Request) -> Response:
+    async def start_task(
+        tenant_id: str, desk_id: str, folder_id: str, task_id: str, request: Request
+    ) -> Response:
         folder = sim.folder(tenant_id, desk_id, folder_id)
         body = await request.body()
         try:
@@ -957,7 +988,9 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
                 tenant_id=folder.tenant_id,
                 desk_id=folder.desk_id,
                 outcome=folder.outcome,
-                documents=[{"name": d.name, "main": d.main, "size": len(d.data)} for d in folder.documents],
+                documents=[
+                    {"name": d.name, "main": d.main, "size": len(d.data)} for d in folder.documents
+                ],
                 events=[e.type for e in folder.events],
             )
             folders.append(info)

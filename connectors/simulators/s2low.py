@@ -68,14 +68,10 @@ reloaded at start-up.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
-import os
 import random
 import re
-import tempfile
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -84,12 +80,17 @@ from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from connectors.simulators.clock import SimClock
-from connectors.simulators.common import basic_credentials, decode_json_state, encode_json_state, rng_state_from_json, write_json_atomically
+from connectors.simulators.common import (
+    basic_credentials,
+    decode_json_state,
+    encode_json_state,
+    rng_state_from_json,
+    write_json_atomically,
+)
 from connectors.simulators.faults import FaultConfig, FaultInjector, install_faults
 from schemas.actes import naming
 
@@ -147,6 +148,12 @@ class S2lowSimSettings(BaseModel):
 
 
 # ------------------------------------------------------------------------------------ state
+
+
+@dataclass(frozen=True)
+class PostedFile:
+    filename: str
+    data: bytes
 
 
 @dataclass
@@ -356,9 +363,9 @@ class S2lowSimulator:
     def create(self, siren: str, authority: AuthorityIn, form: dict[str, Any]) -> Transaction:
         """Validate like S²low does synchronously, build the archive, store the transaction."""
         s = self.settings
-        acte_file: UploadFile | None = form.get("acte_pdf_file")
-        attachments: list[UploadFile] = form.get("acte_attachments", [])
-        total = sum(len(f.data) for f in ([acte_file] if acte_file else []) + attachments)  # type: ignore[attr-defined]
+        acte_file: PostedFile | None = form.get("acte_pdf_file")
+        attachments: list[PostedFile] = form.get("acte_attachments", [])
+        total = sum(len(f.data) for f in ([acte_file] if acte_file else []) + attachments)
         if total > s.max_archive_size:
             raise CreateRefused(
                 f"La taille totale des fichiers est trop importante (max : {s.max_archive_size})"
@@ -400,7 +407,7 @@ class S2lowSimulator:
             self.state.duplicates += 1
             self.save()
             raise CreateRefused(DUPLICATE_MESSAGE)
-        if acte_file is None or not acte_file.data:  # type: ignore[attr-defined]
+        if acte_file is None or not acte_file.data:
             raise CreateRefused("Aucun fichier acte n'a été posté ")
         type_acte = (form.get("type_acte") or "").strip()
         type_pj = [t.strip() for t in form.get("type_pj", [])]
@@ -409,7 +416,7 @@ class S2lowSimulator:
         for code in [type_acte, *type_pj[: len(attachments)]]:
             if not TYPOLOGY_RE.match(code):
                 raise CreateRefused(f"La typologie {code} n'est pas correcte")
-        acte_mime = sniff_mimetype(acte_file.data)  # type: ignore[attr-defined]
+        acte_mime = sniff_mimetype(acte_file.data)
         xml_allowed = nature == 5 and classification.startswith("7.1")
         if acte_mime != "application/pdf" and not (acte_mime == "application/xml" and xml_allowed):
             raise CreateRefused(
@@ -417,7 +424,7 @@ class S2lowSimulator:
                 "Le fichier de l'acte doit être au format PDF (XML seulement pour un budget, classification 7.1)"
             )
         for attachment in attachments:
-            mime = sniff_mimetype(attachment.data)  # type: ignore[attr-defined]
+            mime = sniff_mimetype(attachment.data)
             if mime not in ANNEX_MIMETYPES or (xml_allowed and acte_mime == "application/xml" and mime != "application/pdf"):
                 raise CreateRefused(
                     "Erreur de validation d'un fichier de pièce jointe :\n"
@@ -426,8 +433,8 @@ class S2lowSimulator:
         return self._store_acte(
             siren, authority, nature=nature, numero=numero, date_decision=date_decision, objet=objet,
             classification=classification, typologies=[type_acte, *type_pj[: len(attachments)]],
-            document=(acte_file.filename or "acte.pdf", acte_file.data, acte_mime or ""),  # type: ignore[attr-defined]
-            annexes=[(a.filename or f"annexe{i}", a.data, sniff_mimetype(a.data) or "")  # type: ignore[attr-defined]
+            document=(acte_file.filename or "acte.pdf", acte_file.data, acte_mime or ""),
+            annexes=[(a.filename or f"annexe{i}", a.data, sniff_mimetype(a.data) or "")
                      for i, a in enumerate(attachments, start=1)],
             document_papier=str(form.get("document_papier") or "0") in ("1", "on", "true"),
             en_attente=str(form.get("en_attente") or "0") in ("1", "on", "true"),
@@ -532,7 +539,7 @@ class S2lowSimulator:
         tx: Transaction | None = None
         if tx_id not in (None, ""):
             try:
-                tx = self.state.transactions.get(int(tx_id))  # type: ignore[arg-type]
+                tx = self.state.transactions.get(int(str(tx_id)))
             except ValueError:
                 return None
         elif unique_id:
@@ -622,7 +629,7 @@ class S2lowSimulator:
         else:
             return b""
         if tx.reply_xml and self.faults.take_malformed():
-            return payload.replace(tx.reply_xml, b"<html><body>Service indisponible</body>") if tx.reply_xml in payload else payload
+            return payload.replace(tx.reply_xml, b"<html><body>Service indisponible</body>")
         return payload
 
     # -------------------------------------------------------------- cancel
@@ -690,18 +697,18 @@ def _with_extension(filename: str, mimetype: str) -> str:
 
 
 async def _read_form(request: Request) -> dict[str, Any]:
-    """The create form as plain values; files are read into ``UploadFile.data`` bytes."""
+    """The create form as plain values (``[]`` suffixes dropped) and :class:`PostedFile` objects."""
     form = await request.form(max_files=10_000, max_fields=10_000)
     out: dict[str, Any] = {"acte_attachments": [], "type_pj": []}
     for key, value in form.multi_items():
         base = key[:-2] if key.endswith("[]") else key
         if isinstance(value, UploadFile):
-            value.data = await value.read()  # type: ignore[attr-defined]
+            posted = PostedFile(value.filename or "", await value.read())
             if base == "acte_attachments":
-                if value.filename or value.data:  # type: ignore[attr-defined]
-                    out["acte_attachments"].append(value)
+                if posted.filename or posted.data:
+                    out["acte_attachments"].append(posted)
             elif base == "acte_pdf_file":
-                out["acte_pdf_file"] = value
+                out["acte_pdf_file"] = posted
         elif base == "type_pj":
             out["type_pj"].append(value)
         else:

@@ -65,21 +65,31 @@ def sim_settings(tmp_path: Path) -> IparapheurSimSettings:
 
 
 @pytest.fixture
-def start_simulator() -> Iterator[Callable[[IparapheurSimSettings], RunningServer]]:
+def serve_app() -> Iterator[Callable[[FastAPI], str]]:
+    """``serve_app(app) -> base_url``: any ASGI app on a real HTTP server, stopped after the test."""
     running: list[Iterator[str]] = []
+
+    def serve(app: FastAPI) -> str:
+        gen = _serve(app)
+        base_url = next(gen)
+        running.append(gen)
+        return base_url
+
+    yield serve
+    for gen in running:
+        next(gen, None)
+
+
+@pytest.fixture
+def start_simulator(serve_app) -> Iterator[Callable[[IparapheurSimSettings], RunningServer]]:  # type: ignore[no-untyped-def]
     client = httpx.Client()
 
     def start(settings: IparapheurSimSettings) -> RunningServer:
         app = create_app(settings)
-        gen = _serve(app)
-        base_url = next(gen)
-        running.append(gen)
-        return RunningServer(base_url, app, client)
+        return RunningServer(serve_app(app), app, client)
 
     yield start
     client.close()
-    for gen in running:
-        next(gen, None)
 
 
 @pytest.fixture

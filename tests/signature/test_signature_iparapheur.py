@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from connectors.base import ConnectorError, PermanentConnectorError, StageResult
 from connectors.signature.iparapheur import IparapheurConnector, build_folder_premis
@@ -17,6 +18,7 @@ from connectors.simulators.iparapheur import (
     IparapheurSimSettings,
     Simulator,
     TenantSettings,
+    create_app,
     parse_folder_premis,
 )
 
@@ -274,3 +276,30 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
     assert reloaded.new_id("folder") != folder.id  # the counter survived
     sim.close()
     reloaded.close()
+
+
+async def test_works_mounted_under_a_prefix(serve_app, tmp_path, make_job) -> None:  # type: ignore[no-untyped-def]
+    """As in the simulator hub: auth, faults and admin must use paths relative to the mount."""
+    settings = IparapheurSimSettings(data_dir=tmp_path)
+    hub = FastAPI()
+    hub.mount("/iparapheur", create_app(settings))
+    base_url = serve_app(hub) + "/iparapheur"
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        assert (await client.get("/api/standard/v1/tenant")).status_code == 401
+        faults = await client.post("/_admin/faults", json={"fail_next": 1, "match": "/folder"})
+        assert faults.status_code == 200
+    connector = IparapheurConnector(
+        base_url,
+        settings.username,
+        settings.password,
+        "Collectivités",
+        "Secrétariat général",
+        "ACTES",
+        "Arrêté",
+    )
+    job = make_job("actes:doc-14:signature:1")
+    with pytest.raises(ConnectorError):
+        await connector.submit(job)
+    remote_id, _ = await connector.submit(job)
+    assert (await poll_until_final(connector, job, remote_id)).status == "done"
+    await connector.aclose()

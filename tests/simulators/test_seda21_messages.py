@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 
 import pytest
@@ -43,7 +44,8 @@ def test_archive_transfer_valid_against_xsd() -> None:
     info = parse_archive_transfer(full)
     assert info["message_identifier"] == "DOC1-sae-1" and info["archival_agreement"] == "ACCORD"
     assert [f["filename"] for f in info["files"]] == ["acte.pdf", "vide.txt"]
-    assert info["files"][0]["digest"] == "4f9a2d2e9ac6fb2cb0e5cb5c8fe6e26cc3bd1b9a8b50d2ee8ae3ce7aee2a1e9b" or len(info["files"][0]["digest"]) == 64
+    assert info["files"][0]["digest"] == hashlib.sha256(b"%PDF-1.4").hexdigest()
+    assert info["files"][0]["algorithm"] == "SHA-256"
     assert info["files"][0]["size"] == 8 and info["files"][1]["size"] == 0
 
 
