@@ -45,6 +45,7 @@ class FlowDefinition(BaseModel):
     label: str
     metadata_model: str
     deposit_check: str | None = None
+    business_key: str | None = None  # metadata field unique per collectivité within the flow
     stages: list[StageDefinition]
     terminal: list[str]
 

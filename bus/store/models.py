@@ -58,7 +58,10 @@ class ApiKey(Base):
 
 class Document(Base):
     __tablename__ = "documents"
-    __table_args__ = (UniqueConstraint("api_key_id", "idempotency_key", name="uq_documents_idempotency"),)
+    __table_args__ = (
+        UniqueConstraint("api_key_id", "idempotency_key", name="uq_documents_idempotency"),
+        UniqueConstraint("flow", "siren", "business_key", name="uq_documents_business_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     flow: Mapped[str] = mapped_column(String(40), index=True)
@@ -72,6 +75,8 @@ class Document(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     api_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The flow's own unique reference (ACTES: the numéro interne), unique per collectivité.
+    business_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

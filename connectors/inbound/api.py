@@ -146,11 +146,17 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         check = resolve(definition.deposit_check) if definition.deposit_check else None
         meta = check(raw_meta, stored[0][0], [s[0] for s in stored[1:]], coll.classification_xml) if check else raw_meta
 
+        business_key = str(meta[definition.business_key]) if definition.business_key else None
+        if business_key is not None:
+            async with store.sessions() as session:
+                if await _by_business_key(session, flow, siren, business_key):
+                    raise _duplicate(definition.business_key or "", business_key)
+
         doc_id = str(uuid.uuid4())
         try:
             async with store.transaction() as session:
                 doc = Document(id=doc_id, flow=flow, siren=siren, state="deposited", meta=meta,
-                               api_key_id=key.id, idempotency_key=idempotency_key)
+                               api_key_id=key.id, idempotency_key=idempotency_key, business_key=business_key)
                 session.add(doc)
                 names: set[str] = set()
                 for info, ref in stored:
@@ -164,12 +170,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                                      {"api_key": key.id, "files": len(stored)})
                 emit_event(session, Event(type="deposited", document_id=doc_id, siren=siren))
         except IntegrityError:
-            # A concurrent deposit with the same Idempotency-Key won the race: answer with its document.
+            # A concurrent deposit won the race: same Idempotency-Key (answer with its document)
+            # or same business key (refuse).
             async with store.sessions() as session:
-                existing = await _by_idempotency(session, key.id, idempotency_key or "")
-                if existing is None:
-                    raise
-                return await _view(session, existing)
+                existing = await _by_idempotency(session, key.id, idempotency_key) if idempotency_key else None
+                if existing is not None:
+                    return await _view(session, existing)
+            raise _duplicate(definition.business_key or "", business_key or "")
         async with store.sessions() as session:
             return await _view(session, doc_id)
 
@@ -237,6 +244,17 @@ async def _store_upload(blobs: BlobStore, upload: UploadFile, role: str, max_byt
     # The stored media type is what the bytes are, not what the client claimed.
     media_type = sniff_media_type(head) or upload.content_type or "application/octet-stream"
     return DepositFile(name=name, role=role, media_type=media_type, size=ref.size, head=head), ref
+
+
+def _duplicate(field: str, value: str) -> ApiError:
+    return ApiError(409, f"duplicate_{field}",
+                    f"Un document portant le même {field} existe déjà / a document with {field}={value!r} already exists")
+
+
+async def _by_business_key(session: Any, flow: str, siren: str, value: str) -> str | None:
+    return (await session.execute(
+        select(Document.id).where(Document.flow == flow, Document.siren == siren, Document.business_key == value)
+    )).scalar_one_or_none()
 
 
 async def _by_idempotency(session: Any, key_id: str, idempotency_key: str) -> str | None:

@@ -15,7 +15,8 @@ S²low endpoints
   ``subject``, ``decision_date``, ``en_attente``, ``document_papier``, ``type_acte``, ``type_pj[]``,
   ``classif1``..``classif5``; files ``acte_pdf_file``, ``acte_attachments[]``) → ``OK\\n<id>``.
   Synchronous checks: size limit, nature 1-6, classification levels 1 and 2, numéro regex
-  ``^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$`` and uniqueness per SIREN, decision date not in the
+  ``^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$`` and uniqueness per SIREN (transactions at -1 do not
+  count, so a rejected acte may be sent again under its numéro), decision date not in the
   future, typology ``^[A-Z0-9_]{5}$`` ("typologie absente" when missing), acte is a PDF (XML only
   for nature 5 with classification 7.1), annexes PDF/XML/PNG/JPEG. It then builds the real
   transmission archive (``<TRI>-<QUAD>--<SIREN>--<YYYYMMDD>-<serial>.tar.gz``, per-SIREN per-day
@@ -35,7 +36,8 @@ S²low endpoints
 Simulator extensions (real S²low has none of these)
 ---------------------------------------------------
 * ``GET /modules/actes/actes_transac_find.php?api=1&number=<numero>`` → ``OK\\n<id>\\n<status>`` or
-  ``KO\\nintrouvable``: lets the bus find an effect it already made (idempotency lookup).
+  ``KO\\nintrouvable``: the latest transaction with that numéro, whatever its status; lets the bus
+  find an effect it already made (idempotency lookup).
 * ``GET /modules/actes/actes_transac_get_archive.php?transaction=<id>`` → the transmitted
   ``.tar.gz`` (``Content-Disposition`` filename = archive name).
 
@@ -403,7 +405,7 @@ class S2lowSimulator:
             raise CreateRefused(
                 "Erreur de validation du fichier de l'acte :\nerreur simulée (numéro ERRKO…)"
             )
-        if self.find(siren, numero) is not None:
+        if self.find(siren, numero, live_only=True) is not None:
             self.state.duplicates += 1
             self.save()
             raise CreateRefused(DUPLICATE_MESSAGE)
@@ -423,9 +425,10 @@ class S2lowSimulator:
                 "Erreur de validation du fichier de l'acte :\n"
                 "Le fichier de l'acte doit être au format PDF (XML seulement pour un budget, classification 7.1)"
             )
+        xml_acte = acte_mime == "application/xml"
         for attachment in attachments:
             mime = sniff_mimetype(attachment.data)
-            if mime not in ANNEX_MIMETYPES or (xml_allowed and acte_mime == "application/xml" and mime != "application/pdf"):
+            if mime not in ANNEX_MIMETYPES or (xml_acte and mime != "application/pdf"):
                 raise CreateRefused(
                     "Erreur de validation d'un fichier de pièce jointe :\n"
                     f"Le type du fichier {attachment.filename} n'est pas autorisé"
@@ -525,13 +528,15 @@ class S2lowSimulator:
 
     # -------------------------------------------------------------- reading
 
-    def find(self, siren: str, numero: str) -> Transaction | None:
-        """The latest live type-1 transaction of that authority with that numéro."""
+    def find(self, siren: str, numero: str, *, live_only: bool = False) -> Transaction | None:
+        """The latest type-1 transaction of that authority with that numéro. The uniqueness check
+        uses ``live_only`` (an acte in error may be sent again under the same numéro); the find
+        extension does not, so a lookup also finds an effect that ended in error."""
         found = None
         for tx in self.state.transactions.values():
             if tx.type == 1 and tx.siren == siren and tx.numero == numero:
                 self.refresh(tx)
-                if tx.status != -1:
+                if not (live_only and tx.status == -1):
                     found = tx if found is None or tx.id > found.id else found
         return found
 

@@ -103,6 +103,7 @@ class S2lowConnector:
     # ------------------------------------------------------------------ HTTP
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        kwargs["params"] = {"api": "1", **(kwargs.get("params") or {})}  # every API call carries api=1
         try:
             response = await self._client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -129,7 +130,7 @@ class S2lowConnector:
         numero = str(job.metadata.get("numero_interne") or "")
         if not numero:
             return None
-        response = await self._request("GET", FIND, params={"api": "1", "number": numero})
+        response = await self._request("GET", FIND, params={"number": numero})
         if response.status_code == 404:
             return None  # a real S²low: no find extension
         answer = S2lowAnswer(response.content)
@@ -223,10 +224,9 @@ class S2lowConnector:
             return await self._acknowledged(job, remote_id, payload)
         if status == -1:
             return self._error(job, remote_id, payload)
-        if status == 0:
-            return StageResult(status="rejected", reason="Acte annulé", fields={"tdt_transaction_id": remote_id})
-        if status == 6:
-            return StageResult(status="rejected", reason="Transaction refusée", fields={"tdt_transaction_id": remote_id})
+        if status in (0, 6):
+            reason = "Acte annulé" if status == 0 else "Transaction refusée"
+            return StageResult(status="rejected", reason=reason, fields={"tdt_transaction_id": remote_id})
         return StageResult(status="pending", fields={"tdt_status": status})
 
     async def _acknowledged(self, job: StageJob, remote_id: str, payload: bytes) -> StageResult:

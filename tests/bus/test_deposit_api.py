@@ -86,6 +86,14 @@ async def test_invalid_deposits_are_refused_and_nothing_is_stored(client, store,
     assert await counts(store) == [0, 0, 0, 0]
 
 
+async def test_numero_interne_is_unique_per_collectivite(client, store, keys) -> None:  # type: ignore[no-untyped-def]
+    assert (await post(client, keys["a"])).status_code == 201
+    again = await post(client, keys["a"])
+    assert again.status_code == 409 and again.json()["error"]["code"] == "duplicate_numero_interne"
+    assert (await post(client, keys["b"], siren=SIREN_B)).status_code == 201  # another collectivité may
+    assert (await counts(store))[0] == 2
+
+
 async def test_authentication_and_roles(client, store, keys) -> None:  # type: ignore[no-untyped-def]
     missing = await post(client, None)
     assert missing.status_code == 401 and missing.json()["error"]["code"] == "missing_api_key"

@@ -256,3 +256,14 @@ def test_decision_date_parsing_uses_simulated_today(start_s2low) -> None:
     server = start_s2low()
     with httpx.Client(base_url=server.base_url, auth=AUTH) as client:
         assert create(client, decision_date=date(2024, 5, 2).isoformat())[0] == "OK"
+
+
+def test_acte_in_error_can_be_sent_again_and_is_still_found(start_s2low) -> None:
+    server = start_s2low()
+    with httpx.Client(base_url=server.base_url, auth=AUTH) as client:
+        _, first = create(client, number="ERRVAL_1")
+        found = text(client.get("/modules/actes/actes_transac_find.php", params={"api": 1, "number": "ERRVAL_1"}))
+        assert found == ["OK", first, "-1"]
+        _, second = create(client, number="ERRVAL_1")
+        assert int(second) == int(first) + 1
+        assert client.get("/_admin/transmissions").json()["duplicates"] == 0

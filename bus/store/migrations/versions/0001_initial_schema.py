@@ -62,11 +62,13 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('api_key_id', sa.String(length=32), nullable=True),
     sa.Column('idempotency_key', sa.String(length=200), nullable=True),
+    sa.Column('business_key', sa.String(length=100), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['siren'], ['collectivites.siren'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('api_key_id', 'idempotency_key', name='uq_documents_idempotency')
+    sa.UniqueConstraint('api_key_id', 'idempotency_key', name='uq_documents_idempotency'),
+    sa.UniqueConstraint('flow', 'siren', 'business_key', name='uq_documents_business_key')
     )
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_documents_created_at'), ['created_at'], unique=False)
