@@ -12,7 +12,8 @@ from bus.config import Settings
 from bus.store.apikeys import create_key
 from bus.store.db import Store
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# Real messages from ../shared/reference/samples, copied so the suite runs from any clone.
+SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 SIREN_A = "210600235"  # dépt 006
 SIREN_B = "214400152"  # dépt 044
 

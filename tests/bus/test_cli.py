@@ -8,8 +8,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from bus.cli import app
+from tests.conftest import SAMPLES
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "samples"
 runner = CliRunner()
 
 
