@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     poll_interval: float = 1.0  # how often pending remote effects are asked again
     stage_timeout: float = 120.0  # reconciler re-drives documents idle longer than this
     reconcile_interval: float = 10.0
+    # A fresh embedded broker (memory storage) remembers nothing: re-drive every open document
+    # at start-up instead of waiting for the stage timeout.
+    redrive_on_start: bool = False
     connector_timeout: float = 30.0
 
     # Télétransmission identity (agreed with the ministry)

@@ -58,6 +58,8 @@ class Stack:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "PYTHONUNBUFFERED": "1",
         })
+        if self.broker is not None:
+            env["DEMATBUS_REDRIVE_ON_START"] = "1"
         env.update(self.env)
         return env
 

@@ -20,7 +20,8 @@ from bus.reconciler import reconcile
 from bus.relay import relay_forever
 from bus.stages.runner import RunnerSettings, StageRunner
 from bus.store.db import Store
-from bus.topics import EVENTS, STAGE_KINDS, command_topic
+from bus.flows.definition import stage_kinds
+from bus.topics import EVENTS, command_topic
 from connectors.registry import ConnectorRegistry
 from schemas.events import Command, Event
 
@@ -60,7 +61,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     topics = {
         kind: app.topic(command_topic(kind), key_type=str, value_type=bytes, value_serializer="json",
                         key_serializer="raw")
-        for kind in STAGE_KINDS
+        for kind in stage_kinds()
     }
     by_name = {EVENTS: events, **{command_topic(k): t for k, t in topics.items()}}
 
@@ -86,13 +87,13 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         run.__name__ = f"runner_{kind}"
         app.agent(topics[kind], name=f"dematbus.runner.{kind}", concurrency=4)(run)
 
-    for kind in STAGE_KINDS:
+    for kind in stage_kinds():
         runner_agent(kind)
 
     @app.task
     async def on_start() -> None:
         await store.migrate()
-        await reconcile(store, settings.stage_timeout)
+        await reconcile(store, 0 if settings.redrive_on_start else settings.stage_timeout)
         await relay_forever(store, publish)
 
     @app.timer(settings.poll_interval)

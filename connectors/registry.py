@@ -19,6 +19,20 @@ def _s2low(cfg: dict[str, Any], timeout: float) -> StageConnector:
     return S2lowConnector(cfg["url"], cfg.get("login", ""), cfg.get("password", ""), timeout=timeout)
 
 
+def _s2low_helios(cfg: dict[str, Any], timeout: float) -> StageConnector:
+    from connectors.tdt.s2low_helios import S2lowHeliosConnector
+
+    return S2lowHeliosConnector(cfg["url"], cfg.get("login", ""), cfg.get("password", ""), timeout=timeout)
+
+
+def _xades(cfg: dict[str, Any], timeout: float) -> StageConnector:
+    from pathlib import Path
+
+    from connectors.signature.xades import XadesConnector
+
+    return XadesConnector(Path(cfg["cert_path"]), Path(cfg["key_path"]), role=cfg.get("role", "Ordonnateur"))
+
+
 def _asalae(cfg: dict[str, Any], timeout: float) -> StageConnector:
     from connectors.sae.asalae import AsalaeConnector
 
@@ -51,6 +65,8 @@ def _iparapheur(cfg: dict[str, Any], timeout: float) -> StageConnector:
 
 FACTORIES: dict[str, Callable[[dict[str, Any], float], StageConnector]] = {
     "s2low": _s2low,
+    "s2low_helios": _s2low_helios,
+    "xades": _xades,
     "asalae": _asalae,
     "pades": _pades,
     "iparapheur": _iparapheur,
@@ -70,17 +86,18 @@ class ConnectorRegistry:
             return f"{self.simulators_url}/{url.removeprefix('sim://')}"
         return url
 
-    def get(self, stage_kind: str, connectors_config: dict[str, Any]) -> StageConnector:
-        cfg = dict(connectors_config.get(stage_kind) or {})
+    def get(self, connector_key: str, connectors_config: dict[str, Any]) -> StageConnector:
+        """`connector_key` names an entry of the collectivité's configuration ("tdt", "tdt_helios"…)."""
+        cfg = dict(connectors_config.get(connector_key) or {})
         if not cfg:
-            raise PermanentConnectorError(f"no {stage_kind} connector configured for this collectivité")
+            raise PermanentConnectorError(f"no {connector_key} connector configured for this collectivité")
         if "url" in cfg:
             cfg["url"] = self.resolve_url(cfg["url"])
         key = json.dumps(cfg, sort_keys=True)
         if key not in self._cache:
             factory = FACTORIES.get(cfg.get("kind", ""))
             if factory is None:
-                raise PermanentConnectorError(f"unknown {stage_kind} connector {cfg.get('kind')!r}")
+                raise PermanentConnectorError(f"unknown {connector_key} connector {cfg.get('kind')!r}")
             self._cache[key] = factory(cfg, self.timeout)
         return self._cache[key]
 

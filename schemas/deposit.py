@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -12,6 +14,16 @@ class DepositFile:
     media_type: str  # as declared by the client
     size: int
     head: bytes  # the first bytes, for sniffing
+
+
+@dataclass(frozen=True)
+class DepositContext:
+    """What a flow's deposit check may know about the collectivité and the stored document."""
+
+    siren: str
+    classification_xml: bytes | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # the collectivité's options for this flow
+    path: Path | None = None  # the document's bytes on disk, for checks that stream big files
 
 
 def sniff_media_type(head: bytes) -> str | None:

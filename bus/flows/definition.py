@@ -25,13 +25,18 @@ class StageDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: str  # which connector family serves it: signature, tdt, sae, delivery
+    kind: str  # which runners serve it (topic dematbus.cmd.<kind>): signature, tdt, sae, delivery
+    connector: str | None = None  # key of the collectivité's connector configuration; default: kind
     inputs: list[str] = Field(default_factory=lambda: ["*"])
     enabled_by: str | None = None  # metadata key; the stage runs only when it is true
     running: str
     submitted: str | None = None
     done: str
     rejected: str = "rejected"
+
+    @property
+    def connector_key(self) -> str:
+        return self.connector or self.kind
 
     def input_roles(self) -> list[list[str]]:
         """Each entry is a list of alternatives, the first present role wins ("a|b")."""
@@ -85,3 +90,8 @@ def load_flow(name: str) -> FlowDefinition:
 
 def flow_names() -> list[str]:
     return sorted(p.stem for p in FLOWS_DIR.glob("*.yaml"))
+
+
+def stage_kinds() -> list[str]:
+    """Every stage kind some flow declares: one command topic and one runner agent each."""
+    return sorted({stage.kind for name in flow_names() for stage in load_flow(name).stages})

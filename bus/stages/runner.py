@@ -69,7 +69,7 @@ class StageRunner:
         effect_id, attempts, may_exist = claimed
         job, connector_cfg = await self._job(command.document_id, command.stage, command.generation)
         try:
-            connector = self.registry.get(command.kind, connector_cfg)
+            connector = self.registry.get(load_flow(command.flow).stage(command.stage).connector_key, connector_cfg)
             remote_id = await connector.lookup(job) if may_exist else None
             produced: list[OutputFile] = []
             if remote_id is None:
@@ -201,11 +201,11 @@ class StageRunner:
                 effect.document_id, effect.stage, effect.generation, effect.remote_id)
             doc = await session.get(Document, document_id)
             assert doc is not None
-            kind = load_flow(doc.flow).stage(stage_name).kind
+            connector_key = load_flow(doc.flow).stage(stage_name).connector_key
             siren = doc.siren
         job, connector_cfg = await self._job(document_id, stage_name, generation)
         try:
-            result: StageResult = await self.registry.get(kind, connector_cfg).poll(job, remote_id or "")
+            result: StageResult = await self.registry.get(connector_key, connector_cfg).poll(job, remote_id or "")
         except ConnectorError as exc:
             log.warning("poll of %s failed: %s", job.reference, exc)
             await self._poll_later(effect_id, max(self.settings.poll_interval, self.settings.retry_backoff), str(exc))
@@ -262,7 +262,7 @@ class StageRunner:
             ),
             metadata=dict(doc.meta),
             files=[InputFile(name=f.name, role=f.role, data=d, media_type=f.media_type) for f, d in zip(chosen, data)],
-            options=dict((coll.connectors or {}).get(stage.kind) or {}),
+            options=dict((coll.connectors or {}).get(stage.connector_key) or {}),
         )
         return job, dict(coll.connectors or {})
 

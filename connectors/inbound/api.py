@@ -30,7 +30,7 @@ from bus.store.db import Store
 from bus.store.models import ApiKey, Collectivite, Document, File as FileRow, JournalEntry
 from bus.store.outbox import emit_event
 from connectors.inbound.views import DocumentView, document_view
-from schemas.deposit import DepositFile, sniff_media_type
+from schemas.deposit import DepositContext, DepositFile, sniff_media_type
 from schemas.errors import SchemaError
 from schemas.events import Event
 from schemas.siren import is_valid_siren
@@ -144,7 +144,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         stored += [await _store_upload(blobs, upload, "annexe", settings.max_file_bytes) for upload in annexes]
         definition = load_flow(flow)
         check = resolve(definition.deposit_check) if definition.deposit_check else None
-        meta = check(raw_meta, stored[0][0], [s[0] for s in stored[1:]], coll.classification_xml) if check else raw_meta
+        context = DepositContext(
+            siren=siren, classification_xml=coll.classification_xml,
+            options=((coll.connectors or {}).get("flows") or {}).get(flow, {}), path=blobs.path(stored[0][1].sha256),
+        )
+        meta = (await asyncio.to_thread(check, raw_meta, stored[0][0], [s[0] for s in stored[1:]], context)
+                if check else raw_meta)
 
         business_key = str(meta[definition.business_key]) if definition.business_key else None
         if business_key is not None:

@@ -6,18 +6,18 @@ from typing import Any
 
 from schemas.actes.classification import Classification
 from schemas.actes.metadata import parse_metadata
-from schemas.deposit import DepositFile, sniff_media_type
+from schemas.deposit import DepositContext, DepositFile, sniff_media_type
 from schemas.errors import SchemaError
 
 ANNEXE_TYPES = {"application/pdf", "application/xml", "image/png", "image/jpeg"}
 
 
 def check_deposit(metadata: dict[str, Any], document: DepositFile, annexes: list[DepositFile],
-                  classification_xml: bytes | None) -> dict[str, Any]:
+                  context: DepositContext) -> dict[str, Any]:
     """Validate an acte deposit; returns the normalised metadata (typologies filled in)."""
     meta = parse_metadata(metadata)
-    if classification_xml:
-        meta.check_against(Classification.parse(classification_xml), len(annexes))
+    if context.classification_xml:
+        meta.check_against(Classification.parse(context.classification_xml), len(annexes))
     kind = sniff_media_type(document.head)
     xml_allowed = meta.nature == 5 and meta.classification.startswith("7.1")
     if kind != "application/pdf" and not (xml_allowed and kind == "application/xml"):

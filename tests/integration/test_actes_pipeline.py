@@ -103,3 +103,16 @@ def test_tdt_500_then_recovery_sends_once(bus: Bus) -> None:
     mine = [t for t in after["transactions"] if t["numero"] == "INT_RETRY_1"]
     assert len(mine) == 1
     assert after["duplicates"] == before["duplicates"] == 0
+
+
+def test_tdt_down_for_good_ends_in_error_with_the_reason(bus: Bus) -> None:
+    bus.sims.post("/s2low/_admin/faults", json={"fail_next": 50, "endpoint": "actes_transac_create.php"}).raise_for_status()
+    try:
+        doc = bus.wait(NO_SIGNATURE, bus.deposit(NO_SIGNATURE, "INT_DOWN_1")["id"])
+    finally:
+        bus.sims.delete("/s2low/_admin/faults")
+    assert doc["state"] == "error", doc
+    assert "500" in doc["reason"] and "after 4 attempts" in doc["reason"]
+    assert states(doc) == ["deposited", "transmitting", "error"]
+    assert not [t for t in bus.sims.get("/s2low/_admin/transmissions").json()["transactions"]
+                if t["numero"] == "INT_DOWN_1"]
