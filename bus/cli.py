@@ -207,6 +207,27 @@ def migrate(data_dir: DataDir = None) -> None:
     console.print("[green]schema up to date[/green]")
 
 
+@app.command()
+def bench(
+    latency_docs: Annotated[int, typer.Option(help="Actes followed one at a time (latency)")] = 10,
+    docs: Annotated[int, typer.Option(help="Actes deposited in one burst (throughput)")] = 100,
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="Write the result as JSON")] = None,
+) -> None:
+    """Measure the real pipeline on a private embedded stack (simulators at zero delay)."""
+    from bus.bench import as_json, run_bench
+
+    result = run_bench(latency_docs=latency_docs, burst_docs=docs)
+    table = Table("measure", "value")
+    table.add_row("deposit → archived, p50", f"{result.latency_ms_p50} ms")
+    table.add_row("deposit → archived, p95", f"{result.latency_ms_p95} ms")
+    table.add_row(f"burst of {result.burst_docs} actes", f"{result.burst_seconds} s")
+    table.add_row("end to end", f"{result.docs_per_s} actes/s")
+    table.add_row("deposit API (sequential client)", f"{result.deposits_per_s} deposits/s")
+    console.print(table)
+    if json_file:
+        json_file.write_text(as_json(result))
+
+
 # -- administration --------------------------------------------------------------------------
 
 

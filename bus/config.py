@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     api_port: int = 8000
     simulators_port: int = 8100
     topic_partitions: int = 4
+    fetch_max_wait_ms: int = 50  # how long a consumer fetch may wait for records
 
     # Stage execution
     max_attempts: int = 5

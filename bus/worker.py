@@ -28,7 +28,22 @@ from schemas.events import Command, Event
 log = logging.getLogger("dematbus.worker")
 
 
+def _short_fetch_wait(max_wait_ms: int) -> None:
+    """faust hard-codes `fetch_max_wait_ms=1500`. Tansu holds a fetch for the whole wait even when
+    records arrive meanwhile, which adds up to 1.5 s per hop; a short wait keeps hops fast."""
+    import aiokafka
+    from faust.transport.drivers import aiokafka as driver
+
+    class Consumer(aiokafka.AIOKafkaConsumer):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["fetch_max_wait_ms"] = min(kwargs.get("fetch_max_wait_ms", max_wait_ms), max_wait_ms)
+            super().__init__(*args, **kwargs)
+
+    driver.aiokafka.AIOKafkaConsumer = Consumer  # the driver looks it up through its module
+
+
 def create_app(settings: Settings, bootstrap: str) -> faust.App:
+    _short_fetch_wait(settings.fetch_max_wait_ms)
     app = faust.App(
         "dematbus",
         broker=f"kafka://{bootstrap}",
