@@ -73,6 +73,7 @@ def up(
             stack.start_simulators()
             stack.start_api()
             stack.start_worker()
+            stack.start_watcher()
             stack.wait_healthy()
             demos = asyncio.run(_prepare(stack, demo))
         deposited = []
@@ -150,6 +151,7 @@ def _print_welcome(stack: Any, demos: list[Any], deposited: list[str], endpoints
     table.add_row("S²low + préfecture simulator", f"{stack.simulators_url}/s2low/_admin/transmissions")
     table.add_row("As@lae simulator", f"{stack.simulators_url}/asalae/_admin/transfers")
     table.add_row("i-Parapheur simulator", f"{stack.simulators_url}/iparapheur/_admin/folders")
+    table.add_row("watched folders", f"{stack.data_dir}/inbox/<SIREN>/<flow>/")
     table.add_row("Kafka broker", stack.bootstrap)
     table.add_row("data, logs", f"{stack.data_dir}  ({stack.data_dir}/logs)")
     table.add_row("endpoints", str(endpoints))
@@ -186,6 +188,26 @@ def api(port: Annotated[Optional[int], typer.Option(help="Port")] = None) -> Non
 
     settings = _settings()
     uvicorn.run(create_app(settings), host=settings.host, port=port or settings.api_port, log_level="warning")
+
+
+@app.command()
+def watch(interval: Annotated[Optional[float], typer.Option(help="Seconds between scans")] = None) -> None:
+    """Deposit the files dropped in the watched folders (<data-dir>/inbox/<SIREN>/<flow>/)."""
+    import logging
+
+    from bus.blobs import BlobStore
+    from bus.deposits import Depositor
+    from bus.store.db import Store
+    from connectors.inbound.watcher import FolderWatcher, watch_forever
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    store = Store(settings.db_url)
+    watcher = FolderWatcher(settings.inbox_dir, Depositor(store, BlobStore(settings.blob_dir), settings))
+    try:
+        asyncio.run(watch_forever(watcher, interval or settings.watch_interval))
+    except KeyboardInterrupt:
+        pass
 
 
 @app.command()

@@ -23,18 +23,23 @@ def simulator_connectors(siren: str, signature: str | None = None, cert_dir: Pat
     """Connector configuration pointing at the embedded simulators (`sim://`)."""
     config: dict[str, Any] = {
         "tdt": {"kind": "s2low", "url": "sim://s2low", "login": siren, "password": f"s2low-{siren}"},
+        "tdt_helios": {"kind": "s2low_helios", "url": "sim://s2low", "login": siren, "password": f"s2low-{siren}"},
         "sae": {"kind": "asalae", "url": "sim://asalae", "login": "dematbus", "password": "asalae",
                 "archival_agency": "AD000", "transferring_agency": "DEMATBUS", "originating_agency": siren},
     }
     if signature == "pades":
         if cert_dir is None:
             raise InvalidCollectivite("a PAdES signature needs a certificate directory")
-        config["signature"] = {"kind": "pades", "cert_path": str(cert_dir / "cert.pem"),
-                               "key_path": str(cert_dir / "key.pem")}
+        keys = {"cert_path": str(cert_dir / "cert.pem"), "key_path": str(cert_dir / "key.pem")}
+        config["signature"] = {"kind": "pades", **keys}
+        config["signature_helios"] = {"kind": "xades", "role": "Ordonnateur", **keys}
     elif signature == "iparapheur":
-        config["signature"] = {"kind": "iparapheur", "url": "sim://iparapheur", "username": "dematbus",
-                               "password": "iparapheur", "tenant": "Collectivités",
-                               "desk": "Secrétariat général", "type": "ACTES", "subtype": "Délibération"}
+        parapheur = {"kind": "iparapheur", "url": "sim://iparapheur", "username": "dematbus",
+                     "password": "iparapheur", "tenant": "Collectivités", "desk": "Secrétariat général"}
+        config["signature"] = {**parapheur, "type": "ACTES", "subtype": "Délibération"}
+        config["signature_helios"] = {**parapheur, "type": "HELIOS", "subtype": "PES"}
+    # Per-flow options: a collectivité with a signature connector signs its PES by default.
+    config["flows"] = {"helios": {"signature_default": signature is not None}}
     return config
 
 

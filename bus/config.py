@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     tdt_trigramme: str = "DMB"
     tdt_quadrigramme: str = "EACT"
 
+    # Watched folders: <inbox>/<SIREN>/<flow>/
+    watch_interval: float = 1.0
+
     # Deposit limits
     max_file_bytes: int = 150 * 1024 * 1024
     max_annexes: int = 50
@@ -81,6 +84,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.data_dir / "inbox"
 
     @property
     def embedded_broker(self) -> bool:

@@ -91,11 +91,15 @@ class Stack:
     def start_worker(self, name: str = "worker") -> None:
         self.spawn(name, "worker")
 
+    def start_watcher(self) -> None:
+        self.spawn("watcher", "watch")
+
     def start(self) -> None:
         self.start_broker()
         self.start_simulators()
         self.start_api()
         self.start_worker()
+        self.start_watcher()
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         proc = self.procs.pop(name)

@@ -1,15 +1,14 @@
 """REST deposit API (`/api/v1`).
 
-A deposit is accepted only when everything is checked and stored: files in the blob store, then
-ONE transaction with the document, its files, its first journal entry and the outbox event. Only
-then the answer is 201. Every refusal is `{"error": {"code", "message"}}` with a 4xx status.
+Authentication and scope are checked here; accepting the document is `bus.deposits.Depositor`'s
+job (shared with the watched folders). The answer is 201 only once the document is stored, 200
+for a retried deposit with the same `Idempotency-Key`. Every refusal is
+`{"error": {"code", "message"}}` with a 4xx status.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -18,21 +17,18 @@ from fastapi import Depends, FastAPI, File, Form, Header, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bus.blobs import BlobStore, BlobTooLarge
+from bus.blobs import BlobStore
 from bus.config import Settings
-from bus.flows.definition import flow_names, load_flow, resolve
-from bus.store import journal
+from bus.deposits import Depositor, DepositRefused, Upload
+from bus.flows.definition import flow_names, load_flow
 from bus.store.apikeys import find_key, in_scope
 from bus.store.db import Store
-from bus.store.models import ApiKey, Collectivite, Document, File as FileRow, JournalEntry
-from bus.store.outbox import emit_event
+from bus.store.models import ApiKey, Document, JournalEntry
+from bus.store.models import File as FileRow
 from connectors.inbound.views import DocumentView, document_view
-from schemas.deposit import DepositContext, DepositFile, sniff_media_type
 from schemas.errors import SchemaError
-from schemas.events import Event
 from schemas.siren import is_valid_siren
 
 CHUNK = 1 << 16
@@ -68,6 +64,7 @@ SCHEMA_ERROR_STATUS = {"document_not_pdf": 415, "annexe_bad_type": 415, "file_to
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     store = store or Store(settings.db_url)
     blobs = BlobStore(settings.blob_dir)
+    depositor = Depositor(store, blobs, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -115,75 +112,26 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     ) -> Any:
         if not {"depositor", "admin"} & set(key.roles):
             raise ApiError(403, "forbidden_role", "Cette clé ne peut pas déposer / this key cannot deposit documents")
-        if flow not in flow_names():
-            raise ApiError(422, "unknown_flow", f"Flux inconnu / unknown flow {flow!r}; flows: {', '.join(flow_names())}")
         if not is_valid_siren(siren):
             raise ApiError(422, "invalid_siren", f"SIREN invalide (9 chiffres, clé de Luhn) / invalid SIREN {siren!r}")
         if not in_scope(key, siren):
             raise ApiError(403, "siren_out_of_scope",
                            f"Cette clé n'est pas autorisée pour le SIREN {siren} / key not allowed for this collectivité")
-        async with store.sessions() as session:
-            coll = await session.get(Collectivite, siren)
-            if idempotency_key:
-                existing = await _by_idempotency(session, key.id, idempotency_key)
-                if existing is not None:
-                    return await _view(session, existing)
-        if coll is None:
-            raise ApiError(404, "unknown_collectivite", f"Collectivité inconnue / unknown collectivité {siren}")
-        annexes = annexes or []
-        if len(annexes) > settings.max_annexes:
-            raise ApiError(422, "too_many_annexes", f"Trop d'annexes / at most {settings.max_annexes} annexes")
         try:
             raw_meta = json.loads(metadata)
         except json.JSONDecodeError as exc:
             raise ApiError(422, "invalid_metadata_json", f"Métadonnées JSON illisibles / metadata is not JSON: {exc}")
         if not isinstance(raw_meta, dict):
             raise ApiError(422, "invalid_metadata_json", "Les métadonnées doivent être un objet JSON / metadata must be an object")
-
-        stored = [await _store_upload(blobs, upload, "document", settings.max_file_bytes) for upload in [document]]
-        stored += [await _store_upload(blobs, upload, "annexe", settings.max_file_bytes) for upload in annexes]
-        definition = load_flow(flow)
-        check = resolve(definition.deposit_check) if definition.deposit_check else None
-        context = DepositContext(
-            siren=siren, classification_xml=coll.classification_xml,
-            options=((coll.connectors or {}).get("flows") or {}).get(flow, {}), path=blobs.path(stored[0][1].sha256),
-        )
-        meta = (await asyncio.to_thread(check, raw_meta, stored[0][0], [s[0] for s in stored[1:]], context)
-                if check else raw_meta)
-
-        business_key = str(meta[definition.business_key]) if definition.business_key else None
-        if business_key is not None:
-            async with store.sessions() as session:
-                if await _by_business_key(session, flow, siren, business_key):
-                    raise _duplicate(definition.business_key or "", business_key)
-
-        doc_id = str(uuid.uuid4())
+        uploads = [_upload(document, "document")] + [_upload(a, "annexe") for a in annexes or []]
         try:
-            async with store.transaction() as session:
-                doc = Document(id=doc_id, flow=flow, siren=siren, state="deposited", meta=meta,
-                               api_key_id=key.id, idempotency_key=idempotency_key, business_key=business_key)
-                session.add(doc)
-                names: set[str] = set()
-                for info, ref in stored:
-                    if info.name in names:
-                        raise ApiError(422, "duplicate_file_name", f"Nom de fichier en double / duplicate file name {info.name!r}")
-                    names.add(info.name)
-                    session.add(FileRow(document_id=doc_id, role=info.role, name=info.name, size=ref.size,
-                                        sha256=ref.sha256, media_type=info.media_type))
-                await session.flush()
-                await journal.append(session, doc_id, "deposited", "deposited",
-                                     {"api_key": key.id, "files": len(stored)})
-                emit_event(session, Event(type="deposited", document_id=doc_id, siren=siren))
-        except IntegrityError:
-            # A concurrent deposit won the race: same Idempotency-Key (answer with its document)
-            # or same business key (refuse).
-            async with store.sessions() as session:
-                existing = await _by_idempotency(session, key.id, idempotency_key) if idempotency_key else None
-                if existing is not None:
-                    return await _view(session, existing)
-            raise _duplicate(definition.business_key or "", business_key or "")
+            result = await depositor.deposit(flow=flow, siren=siren, metadata=raw_meta, uploads=uploads,
+                                             actor=key.id, idempotency_key=idempotency_key)
+        except DepositRefused as exc:
+            raise ApiError(exc.status, exc.code, exc.message) from None
         async with store.sessions() as session:
-            return await _view(session, doc_id)
+            view = await _view(session, result.document_id)
+        return JSONResponse(view.model_dump(mode="json"), status_code=201 if result.created else 200)
 
     @app.get("/api/v1/documents/{document_id}", response_model=DocumentView)
     async def get_document(document_id: str, key: Key) -> Any:
@@ -229,43 +177,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     return app
 
 
-async def _store_upload(blobs: BlobStore, upload: UploadFile, role: str, max_bytes: int) -> tuple[DepositFile, Any]:
-    name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-    if not name or name.startswith(".") or len(name) > 200:
-        raise ApiError(422, "invalid_file_name", f"Nom de fichier invalide / invalid file name {upload.filename!r}")
-    head = await upload.read(1024)
-    await upload.seek(0)
-
+def _upload(upload: UploadFile, role: str) -> Upload:
     def chunks() -> Any:
+        upload.file.seek(0)
         while chunk := upload.file.read(CHUNK):
             yield chunk
 
-    try:
-        ref = await asyncio.to_thread(blobs.put_stream, chunks(), max_bytes=max_bytes)
-    except BlobTooLarge:
-        raise ApiError(413, "file_too_large", f"Fichier trop gros / {name!r} is larger than {max_bytes} bytes")
-    if ref.size == 0:
-        raise ApiError(422, "empty_file", f"Fichier vide / {name!r} is empty")
-    # The stored media type is what the bytes are, not what the client claimed.
-    media_type = sniff_media_type(head) or upload.content_type or "application/octet-stream"
-    return DepositFile(name=name, role=role, media_type=media_type, size=ref.size, head=head), ref
-
-
-def _duplicate(field: str, value: str) -> ApiError:
-    return ApiError(409, f"duplicate_{field}",
-                    f"Un document portant le même {field} existe déjà / a document with {field}={value!r} already exists")
-
-
-async def _by_business_key(session: Any, flow: str, siren: str, value: str) -> str | None:
-    return (await session.execute(
-        select(Document.id).where(Document.flow == flow, Document.siren == siren, Document.business_key == value)
-    )).scalar_one_or_none()
-
-
-async def _by_idempotency(session: Any, key_id: str, idempotency_key: str) -> str | None:
-    return (await session.execute(
-        select(Document.id).where(Document.api_key_id == key_id, Document.idempotency_key == idempotency_key)
-    )).scalar_one_or_none()
+    return Upload(name=upload.filename or "", role=role, chunks=chunks(), content_type=upload.content_type)
 
 
 async def _readable(session: Any, key: ApiKey, document_id: str) -> Document:

@@ -1,0 +1,154 @@
+"""Accepting a document: the one path every inbound channel takes (REST API, watched folder).
+
+Files go to the blob store first; then ONE transaction inserts the document, its files, its first
+journal entry and the outbox event. A refusal raises before that transaction: nothing is stored
+but content-addressed blobs, which nothing references.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bus.blobs import BlobRef, BlobStore, BlobTooLarge
+from bus.config import Settings
+from bus.flows.definition import flow_names, load_flow, resolve
+from bus.store import journal
+from bus.store.db import Store
+from bus.store.models import Collectivite, Document
+from bus.store.models import File as FileRow
+from bus.store.outbox import emit_event
+from schemas.deposit import DepositContext, DepositFile, sniff_media_type
+from schemas.events import Event
+from schemas.siren import is_valid_siren
+
+
+class DepositRefused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Upload:
+    name: str
+    role: str  # "document" or "annexe"
+    chunks: Iterable[bytes]  # read in a worker thread
+    content_type: str | None = None
+
+
+@dataclass
+class Deposited:
+    document_id: str
+    created: bool  # False when an earlier deposit with the same Idempotency-Key is returned
+
+
+class Depositor:
+    def __init__(self, store: Store, blobs: BlobStore, settings: Settings) -> None:
+        self.store, self.blobs, self.settings = store, blobs, settings
+
+    async def deposit(self, *, flow: str, siren: str, metadata: dict[str, Any], uploads: list[Upload],
+                      actor: str, idempotency_key: str | None = None) -> Deposited:
+        if flow not in flow_names():
+            raise DepositRefused(422, "unknown_flow", f"Flux inconnu / unknown flow {flow!r}; flows: {', '.join(flow_names())}")
+        if not is_valid_siren(siren):
+            raise DepositRefused(422, "invalid_siren", f"SIREN invalide (9 chiffres, clé de Luhn) / invalid SIREN {siren!r}")
+        async with self.store.sessions() as session:
+            coll = await session.get(Collectivite, siren)
+            existing = await self._by_idempotency(session, actor, idempotency_key)
+        if existing is not None:
+            return Deposited(existing, created=False)
+        if coll is None:
+            raise DepositRefused(404, "unknown_collectivite", f"Collectivité inconnue / unknown collectivité {siren}")
+        if sum(1 for u in uploads if u.role == "annexe") > self.settings.max_annexes:
+            raise DepositRefused(422, "too_many_annexes", f"Trop d'annexes / at most {self.settings.max_annexes} annexes")
+        names = [u.name for u in uploads]
+        if len(set(names)) != len(names):
+            raise DepositRefused(422, "duplicate_file_name", "Nom de fichier en double / two files have the same name")
+
+        stored = [await self._store(u) for u in uploads]
+        definition = load_flow(flow)
+        meta = metadata
+        if definition.deposit_check:
+            context = DepositContext(
+                siren=siren, classification_xml=coll.classification_xml,
+                options=((coll.connectors or {}).get("flows") or {}).get(flow, {}),
+                path=self.blobs.path(stored[0][1].sha256),
+            )
+            check = resolve(definition.deposit_check)
+            meta = await asyncio.to_thread(check, metadata, stored[0][0], [s[0] for s in stored[1:]], context)
+
+        business_key = str(meta[definition.business_key]) if definition.business_key else None
+        if business_key is not None:
+            async with self.store.sessions() as session:
+                if await self._by_business_key(session, flow, siren, business_key):
+                    raise _duplicate(definition.business_key or "", business_key)
+
+        doc_id = str(uuid.uuid4())
+        try:
+            async with self.store.transaction() as session:
+                session.add(Document(id=doc_id, flow=flow, siren=siren, state="deposited", meta=meta,
+                                     api_key_id=actor, idempotency_key=idempotency_key, business_key=business_key))
+                for info, ref in stored:
+                    session.add(FileRow(document_id=doc_id, role=info.role, name=info.name, size=ref.size,
+                                        sha256=ref.sha256, media_type=info.media_type))
+                await session.flush()
+                await journal.append(session, doc_id, "deposited", "deposited", {"by": actor, "files": len(stored)})
+                emit_event(session, Event(type="deposited", document_id=doc_id, siren=siren))
+        except IntegrityError:
+            # A concurrent deposit won the race: same Idempotency-Key (answer with its document)
+            # or same business key (refuse).
+            async with self.store.sessions() as session:
+                existing = await self._by_idempotency(session, actor, idempotency_key)
+            if existing is not None:
+                return Deposited(existing, created=False)
+            raise _duplicate(definition.business_key or "", business_key or "")
+        return Deposited(doc_id, created=True)
+
+    async def _store(self, upload: Upload) -> tuple[DepositFile, BlobRef]:
+        name = upload.name.replace("\\", "/").rsplit("/", 1)[-1]
+        if not name or name.startswith(".") or len(name) > 200:
+            raise DepositRefused(422, "invalid_file_name", f"Nom de fichier invalide / invalid file name {upload.name!r}")
+        head = bytearray()
+
+        def chunks() -> Iterable[bytes]:
+            for chunk in upload.chunks:
+                if len(head) < 1024:
+                    head.extend(chunk[: 1024 - len(head)])
+                yield chunk
+
+        try:
+            ref = await asyncio.to_thread(self.blobs.put_stream, chunks(), max_bytes=self.settings.max_file_bytes)
+        except BlobTooLarge:
+            raise DepositRefused(413, "file_too_large",
+                                 f"Fichier trop gros / {name!r} is larger than {self.settings.max_file_bytes} bytes")
+        if ref.size == 0:
+            raise DepositRefused(422, "empty_file", f"Fichier vide / {name!r} is empty")
+        # The stored media type is what the bytes are, not what the client claimed.
+        media_type = sniff_media_type(bytes(head)) or upload.content_type or "application/octet-stream"
+        return DepositFile(name=name, role=upload.role, media_type=media_type, size=ref.size, head=bytes(head)), ref
+
+    @staticmethod
+    async def _by_idempotency(session: Any, actor: str, idempotency_key: str | None) -> str | None:
+        if not idempotency_key:
+            return None
+        return (await session.execute(
+            select(Document.id).where(Document.api_key_id == actor, Document.idempotency_key == idempotency_key)
+        )).scalar_one_or_none()
+
+    @staticmethod
+    async def _by_business_key(session: Any, flow: str, siren: str, value: str) -> str | None:
+        return (await session.execute(
+            select(Document.id).where(Document.flow == flow, Document.siren == siren, Document.business_key == value)
+        )).scalar_one_or_none()
+
+
+def _duplicate(field: str, value: str) -> DepositRefused:
+    return DepositRefused(409, f"duplicate_{field}",
+                          f"Un document portant le même {field} existe déjà / a document with {field}={value!r} already exists")
