@@ -61,6 +61,7 @@ from starlette.datastructures import UploadFile
 
 from connectors.simulators.clock import SimClock
 from connectors.simulators.common import (
+    SnapshotWriter,
     basic_credentials,
     decode_json_state,
     encode_json_state,
@@ -166,6 +167,7 @@ class AsalaeSimulator:
         self.faults = FaultInjector(settings.faults)
         self._load()
         self.clock = SimClock(settings.frozen_at, self.state.clock_offset)
+        self._snapshots = SnapshotWriter(self._write_snapshot)
 
     def _load(self) -> None:
         path = self.settings.state_file
@@ -176,6 +178,13 @@ class AsalaeSimulator:
         self.state = AsalaeState(transfers=transfers, **raw)
 
     def save(self) -> None:
+        self._snapshots.request()
+
+    def flush(self) -> None:
+        """Write the pending snapshot now (on shutdown)."""
+        self._snapshots.flush()
+
+    def _write_snapshot(self) -> None:
         if self.settings.state_file is None:
             return
         self.state.clock_offset = self.clock.offset
@@ -317,7 +326,7 @@ def create_app(settings: AsalaeSimSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        sim.save()
+        sim.flush()
 
     app = FastAPI(title="As@lae simulator (dematbus)", lifespan=lifespan)
     app.state.sim = sim

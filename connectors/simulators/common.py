@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +64,29 @@ def write_json_atomically(path: Path, payload: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class SnapshotWriter:
+    """Coalesces a simulator's state snapshots: at most one write per `interval` seconds, and the
+    last change always lands. Rewriting the whole JSON state on every request made a busy
+    simulator spend most of its time serialising; a crash loses at most `interval` seconds."""
+
+    def __init__(self, write: Callable[[], None], interval: float = 0.5) -> None:
+        self._write = write
+        self.interval = interval
+        self._pending: asyncio.TimerHandle | None = None
+
+    def request(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the server's loop (start-up, tests): write now
+            self._write()
+            return
+        if self._pending is None:
+            self._pending = loop.call_later(self.interval, self.flush)
+
+    def flush(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        self._write()

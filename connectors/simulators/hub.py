@@ -11,6 +11,8 @@ signatory's decision.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -20,7 +22,17 @@ from connectors.simulators import asalae, iparapheur, s2low
 
 def create_hub(state_dir: Path, delay: float = 1.0) -> FastAPI:
     state_dir.mkdir(parents=True, exist_ok=True)
-    hub = FastAPI(title="dematbus simulators")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Mounted apps get no lifespan of their own: write their pending state snapshots here.
+        for route in app.routes:
+            sim = getattr(getattr(getattr(route, "app", None), "state", None), "sim", None)
+            if hasattr(sim, "flush"):
+                sim.flush()
+
+    hub = FastAPI(title="dematbus simulators", lifespan=lifespan)
     hub.mount("/s2low", s2low.create_app(s2low.S2lowSimSettings(
         trigramme="DMB", quadrigramme="EACT", validation_delay=delay / 3, transmit_delay=delay / 3,
         ack_delay=delay / 3, state_file=state_dir / "s2low.json",

@@ -87,6 +87,7 @@ from starlette.datastructures import UploadFile
 
 from connectors.simulators.clock import SimClock
 from connectors.simulators.common import (
+    SnapshotWriter,
     basic_credentials,
     decode_json_state,
     encode_json_state,
@@ -292,6 +293,7 @@ class S2lowSimulator:
             self.state.authorities[siren] = authority.model_dump()
         self._load()
         self.clock = SimClock(settings.frozen_at, self.state.clock_offset)
+        self._snapshots = SnapshotWriter(self._write_snapshot)
 
     # -------------------------------------------------------------- persistence
 
@@ -311,6 +313,13 @@ class S2lowSimulator:
             self.rng.setstate(rng_state_from_json(rng_state))
 
     def save(self) -> None:
+        self._snapshots.request()
+
+    def flush(self) -> None:
+        """Write the pending snapshot now (on shutdown)."""
+        self._snapshots.flush()
+
+    def _write_snapshot(self) -> None:
         if self.settings.state_file is None:
             return
         self.state.clock_offset = self.clock.offset
@@ -727,7 +736,7 @@ def create_app(settings: S2lowSimSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        sim.save()
+        sim.flush()
 
     app = FastAPI(title="S²low simulator (dematbus)", lifespan=lifespan)
     app.state.sim = sim

@@ -1,0 +1,57 @@
+"""Deposit rules of the HELIOS flow: one PES_Aller, no annexe, IdColl of the depositing collectivité.
+
+`check_deposit` streams the stored file (`context.path`) through `read_pes_aller`, so a 300 MB PES
+is checked without being loaded. Errors: `invalid_metadata` (MetadataError), `helios_no_annexes`,
+`helios_no_file` (the bus gave no stored path), the `pes_*` codes of `schemas.helios.pes`
+and `pes_wrong_idcoll`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.deposit import DepositContext, DepositFile
+from schemas.helios.metadata import parse_helios_metadata
+from schemas.helios.pes import HeliosError, check_idcoll, read_pes_aller
+
+__all__ = ["check_deposit"]
+
+
+def check_deposit(metadata: dict[str, Any], document: DepositFile, annexes: list[DepositFile],
+                  context: DepositContext) -> dict[str, Any]:
+    """Validate a PES deposit; return the normalised metadata stored with the document.
+
+    `signature` is the metadata value, else `context.options["signature_default"]` (False).
+    A file that is already signed keeps `signature` as asked: `already_signed` tells the signature
+    stage to verify the existing XAdES rather than sign again.
+    """
+    meta = parse_helios_metadata(metadata)
+    if annexes:
+        raise HeliosError(
+            "helios_no_annexes",
+            "un PES se dépose seul, sans annexe (les PJ sont dans le PES) / a PES takes no annexes",
+        )
+    if context.path is None:
+        raise HeliosError("helios_no_file", "fichier PES non disponible / the stored PES file is missing")
+    summary = read_pes_aller(context.path)
+    check_idcoll(summary, context.siren)
+    signature = meta.signature if meta.signature is not None else bool(
+        (context.options or {}).get("signature_default", False)
+    )
+    return {
+        "signature": signature,
+        "nom_fic": summary.nom_fic,
+        "id_coll": summary.id_coll,
+        "id_post": summary.id_post,
+        "cod_col": summary.cod_col,
+        "cod_bud": summary.cod_bud,
+        "already_signed": summary.signed,
+        "bordereaux": [b.to_dict() for b in summary.bordereaux],
+        "pj_count": summary.pj_count,
+        # extras, useful downstream (S²low refuses a duplicate sha1, §2.4)
+        "dte_str": summary.dte_str,
+        "libelle_col_bud": summary.libelle_col_bud,
+        "size": summary.size,
+        "sha1": summary.sha1,
+        "sha256": summary.sha256,
+    }
