@@ -51,8 +51,10 @@ def test_deposit_and_status_from_the_command_line(bus: Bus, tmp_path: Path) -> N
     assert wrong_key.returncode == 1 and "invalid_api_key" in wrong_key.stderr
 
 
-def test_up_demo_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
+def run_up(tmp_path: Path) -> tuple[dict, list[dict], str]:  # type: ignore[type-arg]
+    """`dematbus up --demo` until its demo actes are archived; then Ctrl-C. Returns what it showed."""
     api_port, sim_port = free_port(), free_port()
+    (tmp_path / "endpoints.json").unlink(missing_ok=True)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bus", "up", "--demo", "--data-dir", str(tmp_path), "--port", str(api_port),
          "--simulators-port", str(sim_port)],
@@ -91,3 +93,12 @@ def test_up_demo_starts_everything_and_stops_cleanly(tmp_path: Path) -> None:
             raise AssertionError(f"port {port} still answers after stop")
         except httpx.ConnectError:
             pass
+    return endpoints, docs, out
+
+
+def test_up_demo_starts_everything_stops_cleanly_and_finds_its_documents_again(tmp_path: Path) -> None:
+    first, docs, _ = run_up(tmp_path)
+    assert len(first["demo"]) == 3 and docs
+    again, docs_again, _ = run_up(tmp_path)
+    assert [d["api_key"] for d in again["demo"]] == [d["api_key"] for d in first["demo"]]
+    assert [d["id"] for d in docs_again] == [d["id"] for d in docs]  # no second batch of demo actes
