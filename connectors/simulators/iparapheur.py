@@ -26,9 +26,11 @@ derived from ``settings.seed``: name-based for tenants/desks/types, counter-base
 * ``GET …/desk/{d}/{state}`` - folders by state (``DRAFT``, ``PENDING``, ``LATE``, ``DELEGATED``,
   ``FINISHED``, ``REJECTED``, ``RETRIEVABLE``), paged, items ``{"id", "name", "state", ...}``.
 * ``GET …/desk/{d}/folder/{f}/zip`` - ``i_Parapheur_internal_premis.xml``,
-  ``Documents principaux/<file>`` (PDF main documents carry a real PAdES signature made with the
-  simulator's own test certificate once the folder is FINISHED; non-PDF files are returned as
-  uploaded), ``Annexes/<file>``, ``<folder name>_bordereau.pdf``.
+  ``Documents principaux/<file>`` (once the folder is FINISHED, PDF main documents carry a real
+  PAdES signature made with the simulator's own test certificate, and the PES of a ``HELIOS``
+  folder a real XAdES enveloped signature, DGFiP profile, per Bordereau or on the root; other
+  files, or a PES already signed / without Id, are returned as uploaded), ``Annexes/<file>``,
+  ``<folder name>_bordereau.pdf``.
 * ``DELETE …/desk/{d}/folder/{f}`` - only DRAFT, REJECTED and FINISHED folders (400 otherwise).
 
 Workflow and the "current step" rule. Every event is a task (``eventIdentifierType`` = ``taskId``);
@@ -90,6 +92,7 @@ from starlette.datastructures import UploadFile
 from connectors.signature.certificates import make_test_certificate
 from connectors.signature.pades import sign_pdf
 from connectors.signature.pdf import is_pdf, make_pdf
+from connectors.signature.xades import XadesError, sign_pes
 
 PREMIS_NS = "http://www.loc.gov/premis/v3"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -659,19 +662,41 @@ class Simulator:
         return make_pdf(f"Bordereau de signature - {folder.name}", lines)
 
     def signed_main(self, folder: SimFolder, doc: SimDocument) -> bytes:
-        """The main document as the ZIP gives it: PAdES-signed once the folder is FINISHED."""
-        if self.state(folder) != "FINISHED" or not is_pdf(doc.data):
+        """The main document as the ZIP gives it once the folder is FINISHED: a PDF PAdES-signed,
+        a PES of a HELIOS folder XAdES-signed (per Bordereau, or on the root, protocols §3.2)."""
+        if self.state(folder) != "FINISHED":
             return doc.data
         if doc.id not in folder.signed:
             signature = next((e for e in folder.events if e.type == "SIGNATURE"), None)
-            folder.signed[doc.id] = sign_pdf(
-                doc.data,
-                cert_path=self.cert_path,
-                key_path=self.key_path,
-                reason=f"Signature i-Parapheur ({signature.task_id if signature else folder.id})",
-                signer_name=self.settings.signer_common_name,
-            )
+            task_id = signature.task_id if signature else folder.id
+            if is_pdf(doc.data):
+                folder.signed[doc.id] = sign_pdf(
+                    doc.data,
+                    cert_path=self.cert_path,
+                    key_path=self.key_path,
+                    reason=f"Signature i-Parapheur ({task_id})",
+                    signer_name=self.settings.signer_common_name,
+                )
+            elif self._is_helios(folder):
+                when = signature.date if signature and signature.date is not None else self.now()
+                try:
+                    folder.signed[doc.id] = sign_pes(
+                        doc.data,
+                        cert_path=self.cert_path,
+                        key_path=self.key_path,
+                        signing_time=dt.datetime.fromtimestamp(when, dt.timezone.utc),
+                    )
+                except XadesError:  # not a PES, already signed, nothing to sign: as uploaded
+                    folder.signed[doc.id] = doc.data
+            else:
+                return doc.data
         return folder.signed[doc.id]
+
+    def _is_helios(self, folder: SimFolder) -> bool:
+        try:
+            return self.type_(self.tenant(folder.tenant_id), folder.type_id).name == "HELIOS"
+        except ApiError:
+            return False
 
     def zip(self, folder: SimFolder) -> bytes:
         stamp = dt.datetime.fromtimestamp(max(folder.created_at, 315532800), dt.timezone.utc)

@@ -66,6 +66,9 @@ Admin API (JSON)
 
 Persistence: with ``state_file`` set, a JSON snapshot is rewritten atomically after every change and
 reloaded at start-up.
+
+HELIOS (PES v2 → DGFiP): see :mod:`connectors.simulators.s2low_helios` (endpoints under
+``/modules/helios/``, settings ``helios``, admin view ``/_admin/helios``).
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ from connectors.simulators.common import (
     write_json_atomically,
 )
 from connectors.simulators.faults import FaultConfig, FaultInjector, install_faults
+from connectors.simulators.s2low_helios import HeliosSimSettings, install_helios
 from schemas.actes import naming
 
 NUMBER_RE = re.compile(r"^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$")
@@ -148,6 +152,7 @@ class S2lowSimSettings(BaseModel):
     state_file: Path | None = None
     authorities: dict[str, AuthorityIn] = Field(default_factory=dict, description="by SIREN")
     faults: FaultConfig = Field(default_factory=FaultConfig)
+    helios: HeliosSimSettings = Field(default_factory=HeliosSimSettings, description="HELIOS flow")
 
 
 # ------------------------------------------------------------------------------------ state
@@ -213,6 +218,7 @@ class SimState:
     stats: dict[str, int] = field(default_factory=dict)
     clock_offset: float = 0.0
     rng_state: Any = None
+    helios: Any = None  # connectors.simulators.s2low_helios.HeliosState (a dict right after loading)
 
 
 class CreateRefused(Exception):
@@ -741,6 +747,7 @@ def create_app(settings: S2lowSimSettings) -> FastAPI:
     app = FastAPI(title="S²low simulator (dematbus)", lifespan=lifespan)
     app.state.sim = sim
     install_faults(app, sim.faults, failure_body=lambda: ko_text("Erreur interne du serveur"))
+    install_helios(app, sim)  # the HELIOS endpoints (connectors/simulators/s2low_helios.py)
 
     def unauthorized() -> Response:
         response = ko_text("Échec de l'authentification", status_code=401)

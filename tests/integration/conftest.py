@@ -36,6 +36,7 @@ COLLECTIVITES = {
     "214400152": ("Commune sans signature", "044", "1", "31", None),
     "210600235": ("Commune PAdES", "006", "2", "31", "pades"),
     "491011698": ("CC i-Parapheur", "034", "3", "44", "iparapheur"),
+    "755800646": ("Collectivité PES", "075", "1", "31", "pades"),  # IdColl of the real PES sample
 }
 
 
