@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mimetypes
 import os
 import signal
 import sys
@@ -400,8 +401,10 @@ def deposit(
     headers = {"Authorization": f"Bearer {api_key}"}
     if idempotency_key:
         headers["Idempotency-Key"] = idempotency_key
-    files: list[tuple[str, tuple[str, bytes, str]]] = [("document", (file.name, file.read_bytes(), "application/pdf"))]
-    files += [("annexes", (a.name, a.read_bytes(), "application/octet-stream")) for a in annex or []]
+    def part(path: Path) -> tuple[str, bytes, str]:
+        return path.name, path.read_bytes(), mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+    files = [("document", part(file))] + [("annexes", part(a)) for a in annex or []]
     resp = httpx.post(f"{url}/api/v1/documents", headers=headers, timeout=60,
                       data={"flow": flow, "siren": siren, "metadata": meta.read_text(encoding="utf-8")}, files=files)
     if resp.status_code not in (200, 201):
@@ -458,10 +461,17 @@ def inspect(
     from schemas.errors import SchemaError
     from schemas.inspect import inspect_message
 
+    data = file.read_bytes()
     try:
-        info = inspect_message(file.read_bytes())
+        info = inspect_message(data)
     except SchemaError as exc:
         _fail(f"{exc.code}: {exc.message}")
+    if info.get("format") == "PES_Aller" and info.get("signatures"):
+        from dataclasses import asdict
+
+        from connectors.signature.xades import verify_pes
+
+        info["signature_checks"] = [asdict(check) for check in verify_pes(data)]
     if as_json:
         print(json.dumps(info, ensure_ascii=False, indent=2, default=str))
         return

@@ -75,14 +75,13 @@ class Depositor:
         stored = [await self._store(u) for u in uploads]
         definition = load_flow(flow)
         meta = metadata
-        if definition.deposit_check:
-            context = DepositContext(
-                siren=siren, classification_xml=coll.classification_xml,
-                options=((coll.connectors or {}).get("flows") or {}).get(flow, {}),
-                path=self.blobs.path(stored[0][1].sha256),
-            )
-            check = resolve(definition.deposit_check)
-            meta = await asyncio.to_thread(check, metadata, stored[0][0], [s[0] for s in stored[1:]], context)
+        context = DepositContext(
+            siren=siren, classification_xml=coll.classification_xml,
+            options=((coll.connectors or {}).get("flows") or {}).get(flow, {}),
+            path=self.blobs.path(stored[0][1].sha256),
+        )
+        for dotted in definition.deposit_checks:
+            meta = await asyncio.to_thread(resolve(dotted), meta, stored[0][0], [s[0] for s in stored[1:]], context)
 
         business_key = str(meta[definition.business_key]) if definition.business_key else None
         if business_key is not None:

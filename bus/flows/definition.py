@@ -49,7 +49,7 @@ class FlowDefinition(BaseModel):
     name: str
     label: str
     metadata_model: str
-    deposit_check: str | None = None
+    deposit_checks: list[str] = Field(default_factory=list)  # run in order, each refines the metadata
     business_key: str | None = None  # metadata field unique per collectivité within the flow
     stages: list[StageDefinition]
     terminal: list[str]

@@ -690,7 +690,10 @@ class XadesConnector:
             documents = [f for f in job.files if f.role == "document"]
             data = documents[0].data if documents else b""
             if job.metadata.get("already_signed"):
-                checks = await asyncio.to_thread(verify_pes, data)
+                try:
+                    checks = await asyncio.to_thread(verify_pes, data)
+                except SchemaError:
+                    checks = []
                 signer = checks[0].signer_common_name if checks else None
                 done = (signer, len(checks))
             else:

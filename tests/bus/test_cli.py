@@ -26,7 +26,11 @@ def test_inspect_aracte_sample() -> None:
 
 def test_inspect_pes_and_acquit_samples() -> None:
     pes = runner.invoke(app, ["inspect", str(SAMPLES / "pes_aller__PESALR2_25060187900027_190328_001__stela.xml"), "--json"])
-    assert pes.exit_code == 0 and json.loads(pes.output)["format"] == "PES_Aller"
+    assert pes.exit_code == 0, pes.output
+    info = json.loads(pes.output)
+    assert info["format"] == "PES_Aller" and info["nom_fic"] == "STELA11" and info["id_coll"] == "75580064600099"
+    assert info["signature_checks"][0]["valid"] is True
+    assert info["signature_checks"][0]["signer_common_name"] == "THOMAS Celine"
     acquit = runner.invoke(app, ["inspect", str(SAMPLES / "pes_acquit_v2__ACQUIT_PESALR2_49101169800000_171227_2045__pastell.xml"), "--json"])
     assert acquit.exit_code == 0 and json.loads(acquit.output)["format"] == "PES_ACQUIT"
 

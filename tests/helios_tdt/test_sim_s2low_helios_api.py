@@ -144,14 +144,15 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
     state_file = tmp_path / "s2low.json"
     with (ServerThread(create_app(sim_settings(state_file=state_file, helios={"ack_delay": 30}))) as server,
           httpx.Client(base_url=server.base_url, auth=AUTH) as client):
-        tx_id = post(client, pes_variant("PERSIST_1"))["id"]
+        posted = pes_variant("PERSIST_1")  # signing stamps the time: keep these very bytes
+        tx_id = post(client, posted)["id"]
         assert status(client, tx_id)["status"] == "3"
     with ServerThread(create_app(sim_settings(state_file=state_file, helios={"ack_delay": 30}))) as server:
         advance(server, 30)
         with httpx.Client(base_url=server.base_url, auth=AUTH) as client:
             assert status(client, tx_id)["status"] == "4"
             assert client.get(ACQUIT, params={"id": tx_id}).status_code == 200
-            assert post(client, pes_variant("PERSIST_1"))["resultat"] == "KO"  # sha1 remembered
+            assert post(client, posted)["resultat"] == "KO"  # sha1 remembered
             assert int(post(client, pes_variant("PERSIST_2"))["id"]) == int(tx_id) + 1
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -94,11 +93,13 @@ def test_duplicate_nomfic_and_broken_signature(bus: Bus) -> None:
     deposit_pes(bus, unsigned_sample("STELA_DUP"))
     again = deposit_pes(bus, unsigned_sample("STELA_DUP"), expect=409)
     assert again["error"]["code"] == "duplicate_nom_fic"
-    # A file that arrives signed but was changed afterwards: verified, not re-signed, refused.
-    broken = re.sub(rb'NomFic V="STELA11"', b'NomFic V="STELA_BRK"', SAMPLE.read_bytes())
-    broken = broken.replace(b'<MtBordHT V="', b'<MtBordHT V="1', 1)
-    doc = bus.wait(PES_SIREN, deposit_pes(bus, broken, signature=True)["id"])
-    assert doc["state"] in {"rejected", "error"} and "signature" in (doc["reason"] or "").lower(), doc
+    # A file that arrives signed but was changed afterwards: verified, not re-signed, refused at the door.
+    broken = SAMPLE.read_bytes().replace(b'<MtBordHT V="', b'<MtBordHT V="1', 1)
+    refused = deposit_pes(bus, broken, signature=True, expect=422)
+    assert refused["error"]["code"] == "pes_signature_invalid"
+    assert "N10025" in refused["error"]["message"]  # the bordereau whose signature broke
+    docs = bus.api.get("/api/v1/documents?flow=helios", headers={"Authorization": f"Bearer {bus.keys[PES_SIREN]}"})
+    assert all(bus.get(PES_SIREN, d["id"])["metadata"]["nom_fic"] != "STELA11" for d in docs.json()["documents"])
 
 
 def test_watched_folder_batch_survives_a_restart(bus: Bus, tmp_path: Path) -> None:
@@ -125,3 +126,24 @@ def test_watched_folder_batch_survives_a_restart(bus: Bus, tmp_path: Path) -> No
     batch = [d for d in docs["documents"] if d["id"]]
     nom_fics = [bus.get(PES_SIREN, d["id"])["metadata"]["nom_fic"] for d in batch]
     assert sorted(n for n in nom_fics if n.startswith("BATCH_")) == [f"BATCH_{i}" for i in range(6)]
+
+
+def test_real_sample_arriving_signed_is_verified_and_sent_as_is(bus: Bus) -> None:
+    original = SAMPLE.read_bytes()
+    doc = bus.wait(PES_SIREN, deposit_pes(bus, original, signature=False)["id"])
+    assert doc["state"] == "archived", doc
+    assert doc["metadata"]["already_signed"] is True
+    assert doc["metadata"]["signatures"][0]["signer"] == "THOMAS Celine"
+    assert "signing" not in [e["state"] for e in doc["timeline"]]
+    assert doc["replies"]["acquit"] == "accepted"
+
+
+def test_pes_signed_through_the_parapheur(bus: Bus, tmp_path: Path) -> None:
+    siren = "491011698"  # configured with the i-Parapheur simulator (type HELIOS, sous-type PES)
+    pes = generate_pes_aller(tmp_path / "p.xml", siret="49101169800000", nom_fic="IPARAPH_PES_1",
+                             bordereaux=2, pieces_per_bordereau=1, pj_count=1, pj_size=500)
+    doc = bus.wait(siren, deposit_pes(bus, pes.read_bytes(), siren=siren, signature=True)["id"])
+    assert doc["state"] == "archived", doc
+    signed = next(f for f in doc["files"] if f["role"] == "signed_document")
+    checks = verify_pes(bus.file(siren, doc["id"], signed["name"]))
+    assert len(checks) == 2 and all(c.valid for c in checks)  # one XAdES per bordereau
