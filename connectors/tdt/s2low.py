@@ -18,7 +18,6 @@ unreadable answers are retryable (``ConnectorError``). HTTP 401/403 is permanent
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import httpx
@@ -32,6 +31,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
+from connectors.tdt.s2low_http import S2lowSession, filename_from
 from schemas.actes.messages import parse_actes_message
 from schemas.actes.metadata import ActesMetadata
 from schemas.actes.naming import response_file_name
@@ -60,11 +60,6 @@ def _latin1(text: str) -> bytes:
     return text.translate(_LATIN1_FALLBACKS).encode("iso-8859-1", "replace")
 
 
-def _filename_from(response: httpx.Response, default: str) -> str:
-    match = re.search(r'filename="?([^";]+)"?', response.headers.get("content-disposition", ""))
-    return match.group(1).rsplit("/", 1)[-1] if match else default
-
-
 class S2lowAnswer:
     """A parsed ``OK\\n…`` / ``KO\\n…`` answer; ``lines`` are decoded, ``payload`` keeps the raw bytes
     after the first line."""
@@ -90,33 +85,15 @@ class S2lowConnector:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            auth=httpx.BasicAuth(login, password),
-            timeout=timeout,
-            transport=transport,
-        )
+        self._session = S2lowSession(base_url, login, password, timeout, transport=transport)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._session.aclose()
 
     # ------------------------------------------------------------------ HTTP
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        kwargs["params"] = {"api": "1", **(kwargs.get("params") or {})}  # every API call carries api=1
-        try:
-            response = await self._client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(f"S²low: timeout on {path}") from exc
-        except httpx.HTTPError as exc:
-            raise ConnectorError(f"S²low: transport error on {path}: {exc}") from exc
-        if response.status_code in (401, 403):
-            raise PermanentConnectorError(
-                f"S²low: authentication refused (HTTP {response.status_code}) on {path}"
-            )
-        if response.status_code >= 500:
-            raise ConnectorError(f"S²low: HTTP {response.status_code} on {path}")
-        return response
+        return await self._session.request(method, path, **kwargs)
 
     async def _answer(self, method: str, path: str, **kwargs: Any) -> S2lowAnswer:
         response = await self._request(method, path, **kwargs)
@@ -203,7 +180,7 @@ class S2lowConnector:
             return []
         if response.status_code != 200 or not response.content.startswith(b"\x1f\x8b"):
             return []
-        name = _filename_from(response, f"{transaction_id}.tar.gz")
+        name = filename_from(response) or f"{transaction_id}.tar.gz"
         return [OutputFile(name=name, role="tdt_archive", data=response.content, media_type="application/gzip")]
 
     # ------------------------------------------------------------------ poll

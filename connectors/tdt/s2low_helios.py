@@ -46,6 +46,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
+from connectors.tdt.s2low_http import S2lowSession, filename_from
 from schemas.errors import SchemaError
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,6 @@ _UNSAFE_NAME = re.compile(r"[^a-zA-Z0-9._\- ]")
 def sanitize_filename(name: str) -> str:
     """Pastell's clean-up of the posted file name."""
     return _UNSAFE_NAME.sub("_", name) or "pes.xml"
-
-
-def _filename_from(response: httpx.Response) -> str | None:
-    match = re.search(r'filename="?([^";]+)"?', response.headers.get("content-disposition", ""))
-    return match.group(1).rsplit("/", 1)[-1] if match else None
 
 
 class XmlAnswer:
@@ -98,31 +94,15 @@ class S2lowHeliosConnector:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            auth=httpx.BasicAuth(login, password),
-            timeout=timeout,
-            transport=transport,
-        )
+        self._session = S2lowSession(base_url, login, password, timeout, transport=transport)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._session.aclose()
 
     # ------------------------------------------------------------------ HTTP
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        kwargs["params"] = {"api": "1", **(kwargs.get("params") or {})}
-        try:
-            response = await self._client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(f"S²low: timeout on {path}") from exc
-        except httpx.HTTPError as exc:
-            raise ConnectorError(f"S²low: transport error on {path}: {exc}") from exc
-        if response.status_code in (401, 403):
-            raise PermanentConnectorError(f"S²low: authentication refused (HTTP {response.status_code}) on {path}")
-        if response.status_code >= 500:
-            raise ConnectorError(f"S²low: HTTP {response.status_code} on {path}")
-        return response
+        return await self._session.request(method, path, **kwargs)
 
     async def _xml(self, method: str, path: str, **kwargs: Any) -> XmlAnswer:
         response = await self._request(method, path, **kwargs)
@@ -226,7 +206,7 @@ class S2lowHeliosConnector:
             raise PermanentConnectorError(
                 f"S²low: PES_ACQUIT of {remote_id} is for NomFic {acquit.nom_fic!r}, expected {expected!r}"
             )
-        name = _filename_from(response) or f"ACQUIT_{acquit.nom_fic or remote_id}.xml"
+        name = filename_from(response) or f"ACQUIT_{acquit.nom_fic or remote_id}.xml"
         files = [OutputFile(name=name, role="pes_acquit", data=data, media_type="application/xml")]
         errors = _acquit_errors(acquit)
         fields: dict[str, Any] = {**base, "acquit": acquit.verdict, "nom_fic": acquit.nom_fic, "acquit_name": name}
