@@ -481,6 +481,37 @@ def inspect(
     console.print(table)
 
 
+@app.command("pes-memory")
+def pes_memory(
+    file: Annotated[Optional[Path], typer.Argument(help="A PES_Aller; default: generate one of --size-mb")] = None,
+    size_mb: Annotated[int, typer.Option(help="Size of the generated PES")] = 200,
+) -> None:
+    """Peak memory of validating, then of signing, a (big) PES_Aller, each in a fresh process."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if file is None:
+            from schemas.helios.generate import main as generate
+
+            file = Path(tmp) / "PES_big.xml"
+            with console.status(f"generating a {size_mb} MB PES_Aller…"):
+                generate([str(file), "--size-mb", str(size_mb), "--siret", "21060023500017"])
+        table = Table("step", "peak RSS", "detail")
+        for step, module in (("validate (streaming XSD)", "schemas.helios.measure"),
+                             ("sign (XAdES) + verify", "connectors.signature.measure")):
+            with console.status(f"{step}…"):
+                out = subprocess.run([sys.executable, "-m", module, str(file), "--json"], capture_output=True,
+                                     text=True, check=False)
+            if not out.stdout.strip():
+                _fail(f"{step} failed: {out.stderr[-500:]}")
+            result = json.loads(out.stdout)
+            detail = ", ".join(f"{k}={v}" for k, v in result.items() if k not in {"file", "peak_rss_kib"})
+            table.add_row(step, f"{int(result['peak_rss_kib']) / 1024:.0f} MiB", detail)
+        console.print(f"{file}: {file.stat().st_size / 1024 / 1024:.0f} MiB")
+        console.print(table)
+
+
 @journal_app.command("verify")
 def journal_verify(document_id: str, data_dir: DataDir = None) -> None:
     """Recompute a document's hash chain; exit 1 if it was tampered with."""

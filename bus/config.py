@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     watch_interval: float = 1.0
 
     # Deposit limits
-    max_file_bytes: int = 150 * 1024 * 1024
+    max_file_bytes: int = 150 * 1024 * 1024  # for flows that declare no max_file_mb
     max_annexes: int = 50
 
     @classmethod

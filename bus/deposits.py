@@ -72,8 +72,9 @@ class Depositor:
         if len(set(names)) != len(names):
             raise DepositRefused(422, "duplicate_file_name", "Nom de fichier en double / two files have the same name")
 
-        stored = [await self._store(u) for u in uploads]
         definition = load_flow(flow)
+        max_bytes = definition.max_file_mb * 1024 * 1024 if definition.max_file_mb else self.settings.max_file_bytes
+        stored = [await self._store(u, max_bytes) for u in uploads]
         meta = metadata
         context = DepositContext(
             siren=siren, classification_xml=coll.classification_xml,
@@ -110,7 +111,7 @@ class Depositor:
             raise _duplicate(definition.business_key or "", business_key or "")
         return Deposited(doc_id, created=True)
 
-    async def _store(self, upload: Upload) -> tuple[DepositFile, BlobRef]:
+    async def _store(self, upload: Upload, max_bytes: int) -> tuple[DepositFile, BlobRef]:
         name = upload.name.replace("\\", "/").rsplit("/", 1)[-1]
         if not name or name.startswith(".") or len(name) > 200:
             raise DepositRefused(422, "invalid_file_name", f"Nom de fichier invalide / invalid file name {upload.name!r}")
@@ -123,10 +124,9 @@ class Depositor:
                 yield chunk
 
         try:
-            ref = await asyncio.to_thread(self.blobs.put_stream, chunks(), max_bytes=self.settings.max_file_bytes)
+            ref = await asyncio.to_thread(self.blobs.put_stream, chunks(), max_bytes=max_bytes)
         except BlobTooLarge:
-            raise DepositRefused(413, "file_too_large",
-                                 f"Fichier trop gros / {name!r} is larger than {self.settings.max_file_bytes} bytes")
+            raise DepositRefused(413, "file_too_large", f"Fichier trop gros / {name!r} is larger than {max_bytes} bytes")
         if ref.size == 0:
             raise DepositRefused(422, "empty_file", f"Fichier vide / {name!r} is empty")
         # The stored media type is what the bytes are, not what the client claimed.

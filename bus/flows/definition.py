@@ -51,6 +51,7 @@ class FlowDefinition(BaseModel):
     metadata_model: str
     deposit_checks: list[str] = Field(default_factory=list)  # run in order, each refines the metadata
     business_key: str | None = None  # metadata field unique per collectivité within the flow
+    max_file_mb: int | None = None  # per-file size limit of the flow (default: settings.max_file_bytes)
     stages: list[StageDefinition]
     terminal: list[str]
 

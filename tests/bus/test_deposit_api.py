@@ -123,3 +123,13 @@ async def test_malformed_metadata_json(client, store, keys) -> None:  # type: ig
                                 data={"flow": "actes", "siren": SIREN_A, "metadata": "{}"})
     assert missing.status_code == 422 and missing.json()["error"]["code"] == "invalid_request"
     assert await counts(store) == [0, 0, 0, 0]
+
+
+async def test_file_larger_than_the_flow_allows(client, store, keys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bus.flows.definition import load_flow
+
+    monkeypatch.setattr(load_flow("actes"), "max_file_mb", 1)
+    big = PDF + b"%" + b"x" * (1024 * 1024)
+    resp = await post(client, keys["a"], document=("big.pdf", big, "application/pdf"))
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "file_too_large"
+    assert await counts(store) == [0, 0, 0, 0]
