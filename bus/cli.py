@@ -453,6 +453,69 @@ def status(
 
 
 @app.command()
+def errors(
+    siren: Annotated[Optional[str], typer.Option(help="Only this collectivité")] = None,
+    flow: Annotated[Optional[str], typer.Option(help="Only this flow")] = None,
+    api_url: ApiUrl = None,
+    key: ApiKeyOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """The errors inbox: documents in error, grouped by cause (operator key)."""
+    url, api_key = _client_config(api_url, key, None, data_dir)
+    params = {k: v for k, v in {"siren": siren, "flow": flow}.items() if v}
+    resp = httpx.get(f"{url}/api/v1/errors", params=params, headers={"Authorization": f"Bearer {api_key}"}, timeout=60)
+    if resp.status_code != 200:
+        _api_error(resp)
+    table = Table("count", "flow", "stage", "cause", "documents")
+    for group in resp.json()["groups"]:
+        ids = [d["id"] for d in group["documents"]]
+        table.add_row(str(group["count"]), group["flow"], group["stage"], group["cause"],
+                      ", ".join(ids[:3]) + (f" … (+{len(ids) - 3})" if len(ids) > 3 else ""))
+    console.print(table)
+
+
+@app.command()
+def replay(
+    document_id: Annotated[Optional[str], typer.Option("--id", help="One document")] = None,
+    siren: Annotated[Optional[str], typer.Option(help="Filter: collectivité")] = None,
+    flow: Annotated[Optional[str], typer.Option(help="Filter: flow")] = None,
+    stage: Annotated[Optional[str], typer.Option(help="Filter: the stage that failed")] = None,
+    reason: Annotated[Optional[str], typer.Option(help="Filter: text in the error reason")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be replayed")] = False,
+    api_url: ApiUrl = None,
+    key: ApiKeyOpt = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Replay documents in error from their failed stage (operator key)."""
+    from rich.progress import Progress
+
+    url, api_key = _client_config(api_url, key, None, data_dir)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        if document_id:
+            targets = [document_id]
+        else:
+            body = {"siren": siren, "flow": flow, "stage": stage, "reason_contains": reason, "dry_run": True}
+            resp = client.post("/api/v1/replay", json=body)
+            if resp.status_code != 200:
+                _api_error(resp)
+            targets = [d["id"] for d in resp.json()["would_replay"]]
+        if dry_run:
+            console.print(f"{len(targets)} document(s) would be replayed")
+            for target in targets:
+                console.print(f"  {target}")
+            return
+        with Progress(console=err) as progress:
+            task = progress.add_task("replaying", total=len(targets))
+            for target in targets:
+                resp = client.post(f"/api/v1/documents/{target}/replay")
+                if resp.status_code != 202:
+                    _api_error(resp)
+                progress.advance(task)
+    console.print(f"[green]{len(targets)} document(s) replayed[/green]")
+
+
+@app.command()
 def inspect(
     file: Annotated[Path, typer.Argument(help="An ACTES message or archive, PES_Aller, PES_ACQUIT or SEDA message")],
     as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,

@@ -44,6 +44,8 @@ class Engine:
         return False
 
     async def _apply(self, session: AsyncSession, flow: FlowDefinition, doc: Document, event: Event) -> bool:
+        if event.type == "replay":
+            return await self._replay(session, flow, doc, event)
         if flow.is_terminal(doc.state):
             return False
         if event.type == "deposited":
@@ -104,6 +106,19 @@ class Engine:
         if doc.state == stage.done:
             return await self._enter_next(session, flow, doc, after=stage.name)
         return False
+
+    async def _replay(self, session: AsyncSession, flow: FlowDefinition, doc: Document, event: Event) -> bool:
+        """Restart a failed document at the stage that failed, as a new generation. The runner looks
+        earlier generations' effects up before acting, so nothing done is done again."""
+        if doc.state != "error" or doc.stage is None or event.generation != doc.generation:
+            return False
+        stage = flow.stage(doc.stage)
+        doc.generation += 1
+        doc.reason = None
+        await self._move(session, doc, stage.running, "replay",
+                         {"stage": stage.name, "generation": doc.generation, **event.fields})
+        self._command(session, flow, doc, stage)
+        return True
 
     def _command(self, session: AsyncSession, flow: FlowDefinition, doc: Document, stage: StageDefinition) -> None:
         emit_command(session, Command(document_id=doc.id, siren=doc.siren, flow=flow.name, stage=stage.name,

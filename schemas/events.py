@@ -13,6 +13,7 @@ EventType = Literal[
     "stage.rejected",  # a business refusal (préfecture anomaly, SAE refusal, parapheur rejection)
     "stage.failed",  # technical failure after the last attempt
     "redrive",  # reconciler or operator: push the document again from where it stands
+    "replay",  # operator: restart a document in error at its failed stage, as a new generation
 ]
 
 

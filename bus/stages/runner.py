@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -66,11 +66,15 @@ class StageRunner:
         claimed = await self._claim_for_submit(command)
         if claimed is None:
             return
-        effect_id, attempts, may_exist = claimed
+        effect_id, attempts, lookup_refs = claimed
         job, connector_cfg = await self._job(command.document_id, command.stage, command.generation)
         try:
             connector = self.registry.get(load_flow(command.flow).stage(command.stage).connector_key, connector_cfg)
-            remote_id = await connector.lookup(job) if may_exist else None
+            remote_id = None
+            for ref in lookup_refs:
+                remote_id = await connector.lookup(replace(job, reference=ref))
+                if remote_id is not None:
+                    break
             produced: list[OutputFile] = []
             if remote_id is None:
                 remote_id, produced = await connector.submit(job)
@@ -84,8 +88,10 @@ class StageRunner:
             return
         await self._submitted(effect_id, command, remote_id, produced)
 
-    async def _claim_for_submit(self, command: Command) -> tuple[int, int, bool] | None:
-        """Record the intent before the call. Returns (effect id, attempts, may already exist remotely)."""
+    async def _claim_for_submit(self, command: Command) -> tuple[int, int, list[str]] | None:
+        """Record the intent before the call. Returns (effect id, attempts, references to look up
+        at the remote side first: ours if an earlier attempt may have got through, and those of
+        earlier generations whose outcome is unknown)."""
         now = utcnow()
         async with self.store.transaction() as session:
             doc = await session.get(Document, command.document_id)
@@ -104,7 +110,7 @@ class StageRunner:
                     await session.flush()
                 except IntegrityError:
                     return None  # another worker created it a moment ago and owns it
-                return effect.id, 1, False
+                return effect.id, 1, await _uncertain_references(session, doc.id, command.stage, command.generation)
             if effect.status not in {"intent", "retry"}:
                 return None  # submitted / finished: the poller or the engine takes it from here
             if effect.next_at and effect.next_at > now:
@@ -117,7 +123,8 @@ class StageRunner:
             )
             if claimed.rowcount != 1:
                 return None
-            return effect.id, effect.attempts + 1, True
+            earlier = await _uncertain_references(session, doc.id, command.stage, command.generation)
+            return effect.id, effect.attempts + 1, [effect.reference, *earlier]
 
     async def _submitted(self, effect_id: int, command: Command, remote_id: str, produced: list[OutputFile]) -> None:
         refs = await asyncio.to_thread(lambda: [self.blobs.put(f.data) for f in produced])
@@ -278,6 +285,17 @@ def _select_inputs(stage: StageDefinition, files: list[File]) -> list[File]:
                 chosen.extend(matching)
                 break
     return chosen
+
+
+async def _uncertain_references(session: AsyncSession, document_id: str, stage: str, generation: int) -> list[str]:
+    """References of earlier generations' effects that may have reached the remote side."""
+    rows = await session.execute(
+        select(Effect.reference).where(
+            Effect.document_id == document_id, Effect.stage == stage, Effect.generation < generation,
+            Effect.status.in_(["intent", "retry", "failed", "submitted"]),
+        ).order_by(Effect.generation.desc())
+    )
+    return list(rows.scalars())
 
 
 async def _effect(session: AsyncSession, document_id: str, stage: str, generation: int) -> Effect | None:

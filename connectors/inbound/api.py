@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Form, Header, Request, UploadFile
+from fastapi import FastAPI, File, Form, Header, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
@@ -23,40 +23,18 @@ from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
-from bus.store.apikeys import find_key, in_scope
+from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
+from connectors.inbound import operations
+from connectors.inbound.auth import ApiError, Key, error_response, require_role, require_scope
 from connectors.inbound.views import DocumentView, document_view
 from schemas.errors import SchemaError
 from schemas.siren import is_valid_siren
 
 CHUNK = 1 << 16
 
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status, self.code, self.message = status, code, message
-
-
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-async def api_key(request: Request, authorization: Annotated[str | None, Header()] = None) -> ApiKey:
-    if not authorization:
-        raise ApiError(401, "missing_api_key", "Clé d'API absente / missing API key (Authorization: Bearer <key>)")
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "invalid_api_key", "Clé d'API invalide / invalid API key")
-    async with request.app.state.store.sessions() as session:
-        key = await find_key(session, token.strip())
-    if key is None:
-        raise ApiError(401, "invalid_api_key", "Clé d'API invalide / invalid API key")
-    return key
-
-
-Key = Annotated[ApiKey, Depends(api_key)]
 
 SCHEMA_ERROR_STATUS = {"document_not_pdf": 415, "annexe_bad_type": 415, "file_too_large": 413}
 
@@ -75,6 +53,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app = FastAPI(title="dematbus", version="0.1.0", lifespan=lifespan,
                   description="Deposit documents (ACTES…) and follow them to the préfecture and the archive.")
     app.state.store = store
+    app.include_router(operations.router)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -110,13 +89,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         annexes: Annotated[list[UploadFile] | None, File()] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> Any:
-        if not {"depositor", "admin"} & set(key.roles):
-            raise ApiError(403, "forbidden_role", "Cette clé ne peut pas déposer / this key cannot deposit documents")
+        require_role(key, "depositor", "admin")
         if not is_valid_siren(siren):
             raise ApiError(422, "invalid_siren", f"SIREN invalide (9 chiffres, clé de Luhn) / invalid SIREN {siren!r}")
-        if not in_scope(key, siren):
-            raise ApiError(403, "siren_out_of_scope",
-                           f"Cette clé n'est pas autorisée pour le SIREN {siren} / key not allowed for this collectivité")
+        require_scope(key, siren)
         try:
             raw_meta = json.loads(metadata)
         except json.JSONDecodeError as exc:

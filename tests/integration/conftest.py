@@ -102,6 +102,7 @@ async def _setup(stack: Stack) -> dict[str, str]:
             await add_collectivite(session, siren=siren, name=name, departement=dep, arrondissement=arr,
                                    nature_code=nature, connectors=simulator_connectors(siren, signature, cert_dir))
             keys[siren] = await create_key(session, [siren], ["depositor"])
+        keys["operator"] = await create_key(session, ["*"], ["operator"], name="Opératrice Camille")
     await store.close()
     return keys
 
