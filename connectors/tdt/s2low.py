@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 
 from connectors.base import (
@@ -31,7 +30,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
-from connectors.tdt.s2low_http import S2lowSession, filename_from
+from connectors.tdt.s2low_http import S2lowClient, filename_from
 from schemas.actes.messages import parse_actes_message
 from schemas.actes.metadata import ActesMetadata
 from schemas.actes.naming import response_file_name
@@ -75,25 +74,8 @@ class S2lowAnswer:
         self.lines = [line.strip() for line in self.text.splitlines()]
 
 
-class S2lowConnector:
-    def __init__(
-        self,
-        base_url: str,
-        login: str,
-        password: str,
-        timeout: float = 30.0,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._session = S2lowSession(base_url, login, password, timeout, transport=transport)
-
-    async def aclose(self) -> None:
-        await self._session.aclose()
-
+class S2lowConnector(S2lowClient):
     # ------------------------------------------------------------------ HTTP
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await self._session.request(method, path, **kwargs)
 
     async def _answer(self, method: str, path: str, **kwargs: Any) -> S2lowAnswer:
         response = await self._request(method, path, **kwargs)

@@ -36,7 +36,6 @@ import logging
 import re
 from typing import Any
 
-import httpx
 
 from connectors.base import (
     ConnectorError,
@@ -46,7 +45,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
-from connectors.tdt.s2low_http import S2lowSession, filename_from
+from connectors.tdt.s2low_http import S2lowClient, filename_from
 from schemas.errors import SchemaError
 
 log = logging.getLogger(__name__)
@@ -84,25 +83,8 @@ class XmlAnswer:
         self.id = self.fields.get("id", "")
 
 
-class S2lowHeliosConnector:
-    def __init__(
-        self,
-        base_url: str,
-        login: str,
-        password: str,
-        timeout: float = 30.0,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._session = S2lowSession(base_url, login, password, timeout, transport=transport)
-
-    async def aclose(self) -> None:
-        await self._session.aclose()
-
+class S2lowHeliosConnector(S2lowClient):
     # ------------------------------------------------------------------ HTTP
-
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await self._session.request(method, path, **kwargs)
 
     async def _xml(self, method: str, path: str, **kwargs: Any) -> XmlAnswer:
         response = await self._request(method, path, **kwargs)

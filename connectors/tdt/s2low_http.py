@@ -38,3 +38,17 @@ class S2lowSession:
         if response.status_code >= 500:
             raise ConnectorError(f"S²low: HTTP {response.status_code} on {path}")
         return response
+
+
+class S2lowClient:
+    """Base of the S²low connectors: owns the session."""
+
+    def __init__(self, base_url: str, login: str, password: str, timeout: float = 30.0, *,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._session = S2lowSession(base_url, login, password, timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._session.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self._session.request(method, path, **kwargs)
