@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from bus.cli_report import report
 from bus.config import Settings
 
 app = typer.Typer(help="dematbus: the document bus of the collectivités (ACTES, HELIOS, RH).",
@@ -595,6 +596,9 @@ def journal_verify(document_id: str, data_dir: DataDir = None) -> None:
     if not report.valid:
         _fail(f"journal of {document_id} is BROKEN at entry {report.broken_at} ({report.entries} entries)")
     console.print(f"[green]journal of {document_id} is intact[/green] ({report.entries} entries)")
+
+
+app.command()(report)
 
 
 def main() -> None:

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     # at start-up instead of waiting for the stage timeout.
     redrive_on_start: bool = False
     connector_timeout: float = 30.0
+    worker_metrics_port: int | None = None  # DEMATBUS_WORKER_METRICS_PORT: the worker's /metrics (off by default)
 
     # Télétransmission identity (agreed with the ministry)
     tdt_trigramme: str = "DMB"

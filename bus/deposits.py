@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bus.blobs import BlobRef, BlobStore, BlobTooLarge
 from bus.config import Settings
+from bus.metrics import observe_deposit
 from bus.flows.definition import flow_names, load_flow, resolve
 from bus.store import journal
 from bus.store.db import Store
@@ -25,6 +26,7 @@ from bus.store.models import Collectivite, Document
 from bus.store.models import File as FileRow
 from bus.store.outbox import emit_event
 from schemas.deposit import DepositContext, DepositFile, sniff_media_type
+from schemas.errors import SchemaError
 from schemas.events import Event
 from schemas.siren import is_valid_siren
 
@@ -53,8 +55,18 @@ class Depositor:
     def __init__(self, store: Store, blobs: BlobStore, settings: Settings) -> None:
         self.store, self.blobs, self.settings = store, blobs, settings
 
-    async def deposit(self, *, flow: str, siren: str, metadata: dict[str, Any], uploads: list[Upload],
-                      actor: str, idempotency_key: str | None = None) -> Deposited:
+    async def deposit(self, *, flow: str, **kwargs: Any) -> Deposited:
+        try:
+            result = await self._deposit(flow=flow, **kwargs)
+        except (DepositRefused, SchemaError):
+            observe_deposit(flow, False)
+            raise
+        if result.created:
+            observe_deposit(flow, True)
+        return result
+
+    async def _deposit(self, *, flow: str, siren: str, metadata: dict[str, Any], uploads: list[Upload],
+                       actor: str, idempotency_key: str | None = None) -> Deposited:
         if flow not in flow_names():
             raise DepositRefused(422, "unknown_flow", f"Flux inconnu / unknown flow {flow!r}; flows: {', '.join(flow_names())}")
         if not is_valid_siren(siren):

@@ -15,6 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.flows.definition import FlowDefinition, StageDefinition, load_flow
+from bus import metrics
 from bus.store import journal
 from bus.store.db import Store
 from bus.store.models import DeadLetter, Document, utcnow
@@ -131,6 +132,7 @@ class Engine:
             doc.reason = reason
         await session.flush()  # version check happens here
         await journal.append(session, doc.id, event, state, {k: v for k, v in detail.items() if v is not None})
+        await metrics.record_move(session, doc, state, event)
 
 
 async def non_terminal_documents(session: AsyncSession, older_than) -> list[Document]:  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ from typing import Any
 
 import faust
 
+from bus import metrics
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.engine import Engine
@@ -56,7 +57,6 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         broker_session_timeout=10,
         broker_heartbeat_interval=1,
         broker_rebalance_timeout=5,
-        broker_commit_every=1,
         broker_commit_interval=0.5,
         stream_wait_empty=False,
     )
@@ -120,6 +120,10 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         for command in await runner.due_retries():
             asyncio.ensure_future(runner.run_command(command))
 
+    @app.timer(5.0)
+    async def outbox_gauge() -> None:
+        await metrics.refresh_outbox_pending(store)
+
     @app.timer(settings.reconcile_interval)
     async def reconcile_stale() -> None:
         await reconcile(store, settings.stage_timeout)
@@ -130,5 +134,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
 def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warning") -> None:
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app(settings, bootstrap)
+    if settings.worker_metrics_port:
+        metrics.start_metrics_server(settings.worker_metrics_port, settings.host)
     worker = faust.Worker(app, loglevel=loglevel.upper(), quiet=True)
     worker.execute_from_commandline()

@@ -27,7 +27,8 @@ from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
-from connectors.inbound import operations
+from bus.metrics import metrics_endpoint
+from connectors.inbound import operations, reports
 from connectors.inbound.auth import ApiError, Key, error_response, require_role, require_scope
 from connectors.inbound.views import DocumentView, document_view
 from schemas.errors import SchemaError
@@ -54,6 +55,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                   description="Deposit documents (ACTES…) and follow them to the préfecture and the archive.")
     app.state.store = store
     app.include_router(operations.router)
+    app.include_router(reports.router)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

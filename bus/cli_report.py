@@ -1,0 +1,70 @@
+"""`dematbus report`: volumes per collectivité, flow and month, read from the store's journal."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bus.config import Settings
+
+
+class ReportFormat(str, Enum):
+    csv = "csv"
+    json = "json"
+    html = "html"
+
+
+def report(
+    year: Annotated[int, typer.Option(help="Calendar year, e.g. 2017")],
+    siren: Annotated[list[str] | None, typer.Option(help="SIREN (repeatable); default: every collectivité")] = None,
+    flow: Annotated[str | None, typer.Option(help="Only this flow (actes, helios…)")] = None,
+    format: Annotated[ReportFormat, typer.Option("--format", help="csv, json or html")] = ReportFormat.csv,
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var)")] = None,
+) -> None:
+    """Volumes of a year per collectivité, flow and month (deposited, transmitted, acknowledged…)."""
+    import json
+
+    from bus.flows.definition import flow_names
+    from bus.reports import volumes
+    from bus.store.db import Store
+
+    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    url = settings.db_url
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:" and not Path(path).exists():
+            typer.echo(f"error: no store at {path} (see --data-dir)", err=True)
+            raise typer.Exit(1)
+    if flow is not None and flow not in flow_names():
+        typer.echo(f"error: unknown flow {flow!r}; flows: {', '.join(flow_names())}", err=True)
+        raise typer.Exit(2)
+
+    async def run():  # type: ignore[no-untyped-def]
+        store = Store(url)
+        try:
+            return await volumes(store, year=year, sirens=list(siren) if siren else None, flow=flow)
+        finally:
+            await store.close()
+
+    result = asyncio.run(run())
+    if format is ReportFormat.csv:
+        text = result.to_csv()
+    elif format is ReportFormat.json:
+        text = json.dumps(result.to_json(), ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = result.to_html()
+
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # A BOM lets spreadsheet software read the collectivités' accented names as UTF-8.
+    output.write_text(text, encoding="utf-8-sig" if format is ReportFormat.csv else "utf-8")
+    total = result.total.counts
+    typer.echo(f"{output}: {year}, {len(result.collectivite_totals)} collectivité×flux, "
+               f"{total['deposited']} déposés, {total['acknowledged']} acquittés", err=True)
