@@ -389,8 +389,8 @@ ApiKeyOpt = Annotated[Optional[str], typer.Option("--key", help="API key (defaul
 def deposit(
     flow: Annotated[str, typer.Option(help="Flow (actes)")],
     siren: Annotated[str, typer.Option(help="SIREN of the collectivité")],
-    meta: Annotated[Path, typer.Option(help="Metadata JSON file")],
-    file: Annotated[Path, typer.Option(help="The document (PDF)")],
+    file: Annotated[Path, typer.Option(help="The document (acte PDF, PES_Aller XML…)")],
+    meta: Annotated[Optional[Path], typer.Option(help="Metadata JSON file (optional for helios)")] = None,
     annex: Annotated[Optional[list[Path]], typer.Option(help="Annexe (repeatable)")] = None,
     idempotency_key: Annotated[Optional[str], typer.Option(help="Idempotency-Key header")] = None,
     api_url: ApiUrl = None,
@@ -407,7 +407,8 @@ def deposit(
 
     files = [("document", part(file))] + [("annexes", part(a)) for a in annex or []]
     resp = httpx.post(f"{url}/api/v1/documents", headers=headers, timeout=60,
-                      data={"flow": flow, "siren": siren, "metadata": meta.read_text(encoding="utf-8")}, files=files)
+                      data={"flow": flow, "siren": siren, "metadata": meta.read_text(encoding="utf-8") if meta else "{}"},
+                      files=files)
     if resp.status_code not in (200, 201):
         _api_error(resp)
     console.print_json(data=resp.json())

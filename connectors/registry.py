@@ -30,7 +30,8 @@ def _xades(cfg: dict[str, Any], timeout: float) -> StageConnector:
 
     from connectors.signature.xades import XadesConnector
 
-    return XadesConnector(Path(cfg["cert_path"]), Path(cfg["key_path"]), role=cfg.get("role", "Ordonnateur"))
+    return XadesConnector(Path(cfg["cert_path"]), Path(cfg["key_path"]), role=cfg.get("role", "Ordonnateur"),
+                          password_env=cfg.get("password_env"))
 
 
 def _asalae(cfg: dict[str, Any], timeout: float) -> StageConnector:

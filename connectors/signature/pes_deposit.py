@@ -1,7 +1,8 @@
 """Deposit check of the HELIOS flow: a PES that arrives signed is verified, never trusted blindly.
 
 Runs after `schemas.helios.deposit.check_deposit` (declared in `bus/flows/helios.yaml`): a broken
-signature is refused at the door with `pes_signature_invalid`, so nothing is stored.
+signature is refused at the door with `pes_signature_invalid`, and an unsigned file the bus is not
+asked to sign with `pes_not_signed`, so nothing is stored.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from schemas.deposit import DepositContext, DepositFile
 
 def check_signatures(metadata: dict[str, Any], document: DepositFile, annexes: list[DepositFile],
                      context: DepositContext) -> dict[str, Any]:
-    if not metadata.get("already_signed") or context.path is None:
+    if not metadata.get("already_signed"):
+        if not metadata.get("signature"):
+            raise XadesError("pes_not_signed",
+                             "Le fichier doit arriver signé (signature: false) / the PES must arrive signed when "
+                             "the bus is not asked to sign it")
+        return metadata
+    if context.path is None:
         return metadata
     checks = verify_pes(context.path.read_bytes())
     broken = [c for c in checks if not c.valid]

@@ -22,13 +22,14 @@ import base64
 import functools
 import hashlib
 import io
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import xmlsec
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
@@ -142,9 +143,18 @@ def _cert_common_name(cert: x509.Certificate) -> str | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _load_credentials(cert: str, key: str, _cert_mtime: int, _key_mtime: int) -> _Credentials:
-    cert_obj = x509.load_pem_x509_certificate(Path(cert).read_bytes())
-    xkey = xmlsec.Key.from_memory(Path(key).read_bytes(), xmlsec.KeyFormat.PEM, None)
+def _load_credentials(cert: str, key: str, password: str | None, _cert_mtime: int, _key_mtime: int) -> _Credentials:
+    if key.lower().endswith((".p12", ".pfx")):
+        # A PKCS#12 keystore holds both; the decrypted key stays in memory only.
+        key_obj, cert_obj, _ = pkcs12.load_key_and_certificates(
+            Path(key).read_bytes(), password.encode() if password else None)
+        if key_obj is None or cert_obj is None:
+            raise ValueError(f"{key}: no key and certificate in this PKCS#12 file")
+        pem = key_obj.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+        xkey = xmlsec.Key.from_memory(pem, xmlsec.KeyFormat.PEM, None)
+    else:
+        cert_obj = x509.load_pem_x509_certificate(Path(cert).read_bytes())
+        xkey = xmlsec.Key.from_memory(Path(key).read_bytes(), xmlsec.KeyFormat.PEM, password)
     return _Credentials(
         key=xkey,
         cert_der=cert_obj.public_bytes(encoding=Encoding.DER),
@@ -154,10 +164,11 @@ def _load_credentials(cert: str, key: str, _cert_mtime: int, _key_mtime: int) ->
     )
 
 
-def _credentials(cert_path: Path, key_path: Path) -> _Credentials:
-    """Cached credentials for these files; reloaded only when a file's mtime changes."""
+def _credentials(cert_path: Path, key_path: Path, password: str | None = None) -> _Credentials:
+    """Cached credentials for these files; reloaded only when a file's mtime changes. `key_path`
+    may be a PEM key (encrypted with `password` or not) or a PKCS#12 keystore (.p12/.pfx)."""
     cert, key = Path(cert_path).resolve(), Path(key_path).resolve()
-    return _load_credentials(str(cert), str(key), cert.stat().st_mtime_ns, key.stat().st_mtime_ns)
+    return _load_credentials(str(cert), str(key), password, cert.stat().st_mtime_ns, key.stat().st_mtime_ns)
 
 
 def signer_common_name(cert_path: Path, key_path: Path) -> str | None:
@@ -348,12 +359,14 @@ def sign_pes(
     city: str | None = None,
     postal_code: str | None = None,
     signing_time: datetime | None = None,
+    password: str | None = None,
 ) -> bytes:
     """Return ``pes`` with one XAdES enveloped signature per Bordereau (or one on the root)."""
     return _sign(
         pes,
         cert_path=cert_path,
         key_path=key_path,
+        password=password,
         role=role,
         city=city,
         postal_code=postal_code,
@@ -370,8 +383,9 @@ def _sign(
     city: str | None,
     postal_code: str | None,
     signing_time: datetime | None,
+    password: str | None = None,
 ) -> tuple[bytes, int]:
-    creds = _credentials(cert_path, key_path)
+    creds = _credentials(cert_path, key_path, password)
     tree = _parse(pes)
     root = tree.getroot()
     if _SIGNATURES_XPATH(root):
@@ -620,18 +634,23 @@ class XadesConnector:
     and re-signing after a crash is harmless). A PES declared ``already_signed`` is verified
     instead and passed through unchanged when every signature is valid."""
 
-    def __init__(self, cert_path: Path, key_path: Path, role: str = "Ordonnateur") -> None:
+    def __init__(self, cert_path: Path, key_path: Path, role: str = "Ordonnateur",
+                 password_env: str | None = None) -> None:
         self.cert_path = Path(cert_path)
         self.key_path = Path(key_path)
         self.role = role
+        self.password_env = password_env  # the key's password is read from this environment variable
         # job.reference -> (signer CN, number of signatures), filled by submit for poll.
         self._done: dict[str, tuple[str | None, int]] = {}
 
     def _creds(self) -> _Credentials:
         try:
-            return _credentials(self.cert_path, self.key_path)
+            return _credentials(self.cert_path, self.key_path, self._password())
         except (OSError, ValueError, TypeError, xmlsec.Error) as exc:
             raise PermanentConnectorError(f"signing certificate/key unusable: {exc}") from exc
+
+    def _password(self) -> str | None:
+        return os.environ.get(self.password_env) if self.password_env else None
 
     async def lookup(self, job: StageJob) -> str | None:
         return None
@@ -667,6 +686,7 @@ class XadesConnector:
                     doc.data,
                     cert_path=self.cert_path,
                     key_path=self.key_path,
+                    password=self._password(),
                     role=options.get("signature_role") or self.role,
                     city=options.get("signature_city"),
                     postal_code=options.get("signature_postal_code"),

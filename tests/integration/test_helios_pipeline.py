@@ -49,8 +49,10 @@ def test_real_sample_is_signed_transmitted_acknowledged_and_archived(bus: Bus) -
     assert {"document", "signed_document", "pes_acquit", "seda_transfer"} <= set(roles)
     signed = bus.file(PES_SIREN, doc["id"], roles["signed_document"])
     validate("pes_aller", signed)
-    checks = verify_pes(signed)
-    assert checks and all(c.valid for c in checks)
+    # libxmlsec1 verifies each signature against the collectivité's own signing certificate.
+    certificate = (bus.stack.data_dir / "certs" / PES_SIREN / "cert.pem").read_bytes()
+    checks = verify_pes(signed, trusted_cert_pem=certificate)
+    assert checks and all(c.valid for c in checks) and checks[0].claimed_role == "Ordonnateur"
     acquit = parse_acquit(bus.file(PES_SIREN, doc["id"], roles["pes_acquit"]))
     assert acquit.nom_fic == "STELA_INT1" and acquit.verdict == "accepted"
 
@@ -76,6 +78,10 @@ def test_hostile_and_invalid_pes_are_refused_at_the_door(bus: Bus, tmp_path: Pat
     cases = {
         "pes_wrong_idcoll": (unsigned_sample("WRONG_COLL"), "214400152"),
         "pes_not_iso_8859_1": (unsigned_sample("UTF8", encoding="UTF-8"), PES_SIREN),
+        # 214400152 has no signature connector: its PES must arrive signed
+        "pes_not_signed": (generate_pes_aller(tmp_path / "u.xml", siret="21440015200017", nom_fic="NOT_SIGNED",
+                                              bordereaux=1, pieces_per_bordereau=1, pj_count=0,
+                                              pj_size=0).read_bytes(), "214400152"),
         "pes_invalid_xml": (b'<?xml version="1.0" encoding="ISO-8859-1"?><n:PES_Aller', PES_SIREN),
         "pes_doctype_forbidden": (b'<?xml version="1.0" encoding="ISO-8859-1"?><!DOCTYPE x [<!ENTITY a "aaaa">'
                                   b'<!ENTITY b "&a;&a;&a;&a;">]><PES_Aller>&b;</PES_Aller>', PES_SIREN),
