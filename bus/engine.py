@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -133,8 +132,3 @@ class Engine:
         await session.flush()  # version check happens here
         await journal.append(session, doc.id, event, state, {k: v for k, v in detail.items() if v is not None})
         await metrics.record_move(session, doc, state, event)
-
-
-async def non_terminal_documents(session: AsyncSession, older_than) -> list[Document]:  # type: ignore[no-untyped-def]
-    rows = await session.execute(select(Document).where(Document.updated_at < older_than))
-    return [d for d in rows.scalars() if not load_flow(d.flow).is_terminal(d.state)]

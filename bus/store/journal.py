@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.store.models import JournalEntry, utcnow
@@ -72,9 +72,3 @@ async def verify_chain(session: AsyncSession, document_id: str) -> ChainReport:
             return ChainReport(document_id, len(rows), False, row.seq)
         prev = row.hash
     return ChainReport(document_id, len(rows), True)
-
-
-async def count(session: AsyncSession, document_id: str) -> int:
-    return (await session.execute(
-        select(func.count()).select_from(JournalEntry).where(JournalEntry.document_id == document_id)
-    )).scalar_one()

@@ -290,7 +290,7 @@ def _acte_root(acte_xml: bytes) -> etree._Element:
 def _copy_into(target: etree._Element, source: etree._Element) -> None:
     """Copy the attributes and children of source (DonneesActe / DonneesEnveloppe content)."""
     for k, v in source.attrib.items():
-        if k != f"{{http://www.w3.org/2001/XMLSchema-instance}}schemaLocation":
+        if k != "{http://www.w3.org/2001/XMLSchema-instance}schemaLocation":
             target.set(k, v)
     for c in source:
         if isinstance(c.tag, str):
