@@ -31,12 +31,12 @@ def s2low_settings(**overrides: Any) -> S2lowSimSettings:
     return S2lowSimSettings(**{**base, **overrides})
 
 
-@pytest.fixture
-def start_s2low() -> Iterator[Callable[..., ServerThread]]:
+def server_pool(make_app: Callable[..., Any]) -> Iterator[Callable[..., ServerThread]]:
+    """Yields `start(**overrides)`, which runs a fresh simulator server; all are stopped at the end."""
     servers: list[ServerThread] = []
 
     def start(**overrides: Any) -> ServerThread:
-        server = ServerThread(create_s2low_app(s2low_settings(**overrides)))
+        server = ServerThread(make_app(**overrides))
         server.start()
         servers.append(server)
         return server
@@ -44,18 +44,15 @@ def start_s2low() -> Iterator[Callable[..., ServerThread]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def start_s2low() -> Iterator[Callable[..., ServerThread]]:
+    yield from server_pool(lambda **overrides: create_s2low_app(s2low_settings(**overrides)))
 
 
 @pytest.fixture
 def start_asalae() -> Iterator[Callable[..., ServerThread]]:
-    servers: list[ServerThread] = []
-
-    def start(**overrides: Any) -> ServerThread:
-        server = ServerThread(create_asalae_app(AsalaeSimSettings(**{"frozen_at": FROZEN, **overrides})))
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    yield from server_pool(
+        lambda **overrides: create_asalae_app(AsalaeSimSettings(**{"frozen_at": FROZEN, **overrides}))
+    )

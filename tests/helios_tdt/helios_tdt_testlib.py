@@ -15,6 +15,7 @@ from lxml import etree
 
 from connectors.simulators.s2low import AuthorityIn, S2lowSimSettings, create_app
 from connectors.simulators.server import ServerThread
+from tests.sim_servers import server_pool
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 SAMPLE = SAMPLES / "pes_aller__PESALR2_25060187900027_190328_001__stela.xml"
@@ -83,17 +84,7 @@ def settings(**overrides: Any) -> S2lowSimSettings:
 
 
 def server_factory() -> Iterator[Callable[..., ServerThread]]:
-    servers: list[ServerThread] = []
-
-    def start(**overrides: Any) -> ServerThread:
-        server = ServerThread(create_app(settings(**overrides)))
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    return server_pool(lambda **overrides: create_app(settings(**overrides)))
 
 
 def admin(server: ServerThread, method: str, path: str, **kwargs: Any) -> Any:
