@@ -16,8 +16,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dematbus up --demo
 
+# The suite runs twice when PostgreSQL answers: on SQLite, then on PostgreSQL (one database per test).
+PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -ra
+	@if $(BIN)/python -m tests.databases "$(PG_URL)"; then \
+	  echo "== the same suite on PostgreSQL ($(PG_URL)) =="; \
+	  DEMATBUS_TEST_POSTGRES="$(PG_URL)" $(BIN)/python -m pytest -q -ra -p no:cacheprovider; \
+	else echo "== no PostgreSQL at $(PG_URL): SQLite pass only =="; fi
 
 clean:
 	rm -rf $(VENV) var *.egg-info

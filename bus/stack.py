@@ -39,7 +39,9 @@ class Stack:
 
     @property
     def settings(self) -> Settings:
-        return Settings(data_dir=self.data_dir)
+        """What the children see (their environment wins over this process's)."""
+        url = self.env.get("DEMATBUS_DATABASE_URL")
+        return Settings(data_dir=self.data_dir, **({"database_url": url} if url else {}))
 
     @property
     def api_url(self) -> str:

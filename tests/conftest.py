@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,11 +11,21 @@ from bus.collectivites import add_collectivite
 from bus.config import Settings
 from bus.store.apikeys import create_key
 from bus.store.db import Store
+from tests.databases import fresh_database
 
 # Real messages from ../shared/reference/samples, copied so the suite runs from any clone.
 SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 SIREN_A = "210600235"  # dépt 006
 SIREN_B = "214400152"  # dépt 044
+
+
+@pytest.fixture(autouse=True)
+def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    """On the PostgreSQL pass, every test gets its own empty database (children inherit it)."""
+    with fresh_database() as url:
+        if url:
+            monkeypatch.setenv("DEMATBUS_DATABASE_URL", url)
+        yield url
 
 
 @pytest.fixture

@@ -35,7 +35,9 @@ async def test_journal_chain_verifies_and_detects_tampering(store, keys) -> None
         await session.rollback()
     # ...and if someone bypasses it (trigger dropped), the chain shows where.
     async with store.transaction() as session:
-        await session.execute(text("DROP TRIGGER journal_no_update"))
+        drop = ("DROP TRIGGER journal_append_only ON journal" if store.url.startswith("postgresql")
+                else "DROP TRIGGER journal_no_update")
+        await session.execute(text(drop))
         await session.execute(text("UPDATE journal SET state='archived' WHERE document_id='d1' AND seq=2"))
     async with store.sessions() as session:
         report = await journal.verify_chain(session, "d1")

@@ -20,6 +20,7 @@ from bus.store.apikeys import create_key
 from bus.store.db import Store
 from connectors.signature.certificates import make_test_certificate
 from connectors.signature.pdf import make_pdf
+from tests.databases import fresh_database
 
 TERMINAL = {"archived", "rejected", "error", "cancelled"}
 FAST = {
@@ -107,8 +108,8 @@ async def _setup(stack: Stack) -> dict[str, str]:
     return keys
 
 
-def start_bus(data_dir: Path) -> Bus:
-    stack = Stack(data_dir, env=FAST)
+def start_bus(data_dir: Path, database_url: str | None = None) -> Bus:
+    stack = Stack(data_dir, env={**FAST, **({"DEMATBUS_DATABASE_URL": database_url} if database_url else {})})
     stack.start_broker()
     keys = asyncio.run(_setup(stack))
     stack.start_simulators()
@@ -121,9 +122,10 @@ def start_bus(data_dir: Path) -> Bus:
 
 @pytest.fixture(scope="module")
 def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bus]:
-    bus = start_bus(tmp_path_factory.mktemp("bus"))
-    try:
-        yield bus
-    finally:
-        bus.close()
-        bus.stack.stop()
+    with fresh_database() as url:
+        bus = start_bus(tmp_path_factory.mktemp("bus"), url)
+        try:
+            yield bus
+        finally:
+            bus.close()
+            bus.stack.stop()
