@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install clean
+.PHONY: run test bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ test: $(STAMP)
 	  echo "== the same suite on PostgreSQL ($(PG_URL)) =="; \
 	  DEMATBUS_TEST_POSTGRES="$(PG_URL)" $(BIN)/python -m pytest -q -ra -p no:cacheprovider; \
 	else echo "== no PostgreSQL at $(PG_URL): SQLite pass only =="; fi
+
+# The benchmark (see README, "Benchmark"): override with e.g. `make bench BENCH_ARGS="--docs 2000 --workers 2"`.
+BENCH_ARGS ?= --docs 1000 --json var/bench.json
+
+bench: $(STAMP)
+	mkdir -p var
+	$(BIN)/dematbus bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var *.egg-info

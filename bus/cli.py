@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -32,7 +32,7 @@ app.add_typer(journal_app, name="journal")
 console = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./var)")]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var)")]
 
 
 def _settings(data_dir: Path | None = None, **overrides: Any) -> Settings:
@@ -182,7 +182,7 @@ def worker(loglevel: Annotated[str, typer.Option(help="Log level")] = "warning")
 
 
 @app.command()
-def api(port: Annotated[Optional[int], typer.Option(help="Port")] = None) -> None:
+def api(port: Annotated[int | None, typer.Option(help="Port")] = None) -> None:
     """Run the HTTP API."""
     import uvicorn
 
@@ -193,7 +193,7 @@ def api(port: Annotated[Optional[int], typer.Option(help="Port")] = None) -> Non
 
 
 @app.command()
-def watch(interval: Annotated[Optional[float], typer.Option(help="Seconds between scans")] = None) -> None:
+def watch(interval: Annotated[float | None, typer.Option(help="Seconds between scans")] = None) -> None:
     """Deposit the files dropped in the watched folders (<data-dir>/inbox/<SIREN>/<flow>/)."""
     import logging
 
@@ -213,7 +213,7 @@ def watch(interval: Annotated[Optional[float], typer.Option(help="Seconds betwee
 
 
 @app.command()
-def simulators(port: Annotated[Optional[int], typer.Option(help="Port")] = None) -> None:
+def simulators(port: Annotated[int | None, typer.Option(help="Port")] = None) -> None:
     """Run the simulators (S²low + préfecture, As@lae, i-Parapheur) under one port."""
     import uvicorn
 
@@ -233,23 +233,33 @@ def migrate(data_dir: DataDir = None) -> None:
 
 @app.command()
 def bench(
-    latency_docs: Annotated[int, typer.Option(help="Actes followed one at a time (latency)")] = 10,
-    docs: Annotated[int, typer.Option(help="Actes deposited in one burst (throughput)")] = 100,
-    json_file: Annotated[Optional[Path], typer.Option("--json", help="Write the result as JSON")] = None,
+    docs: Annotated[int, typer.Option(help="Documents deposited and followed to their terminal state")] = 200,
+    mix: Annotated[str, typer.Option(help="Share of each flow, e.g. actes=0.6,helios=0.4")] = "actes=0.6,helios=0.4",
+    workers: Annotated[int, typer.Option(help="Worker processes in one consumer group")] = 1,
+    concurrency: Annotated[int, typer.Option(help="Deposits in flight at once")] = 16,
+    collectivites: Annotated[int, typer.Option(help="Collectivités the documents are spread over")] = 8,
+    database_url: Annotated[str | None, typer.Option(help="Store URL (default: SQLite in the run's directory)")] = None,
+    ceilings: Annotated[bool, typer.Option(help="Measure the machine's ceilings first")] = True,
+    quick: Annotated[bool, typer.Option(help="Shorter ceiling measures (a smoke run; rougher figures)")] = False,
+    json_file: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON")] = None,
 ) -> None:
-    """Measure the real pipeline on a private embedded stack (simulators at zero delay)."""
-    from bus.bench import as_json, run_bench
+    """Measure the real pipeline on a private embedded stack (simulators at zero delay) against
+    ceilings measured in the same run: bare aiokafka, a bare faust 3-hop pipeline, RSA-2048, DB commits."""
+    from bus.bench import BenchOptions, dumps, run_bench
+    from bus.bench.report import print_result
+    from bus.bench.workload import parse_mix
 
-    result = run_bench(latency_docs=latency_docs, burst_docs=docs)
-    table = Table("measure", "value")
-    table.add_row("deposit → archived, p50", f"{result.latency_ms_p50} ms")
-    table.add_row("deposit → archived, p95", f"{result.latency_ms_p95} ms")
-    table.add_row(f"burst of {result.burst_docs} actes", f"{result.burst_seconds} s")
-    table.add_row("end to end", f"{result.docs_per_s} actes/s")
-    table.add_row("deposit API (sequential client)", f"{result.deposits_per_s} deposits/s")
-    console.print(table)
+    try:
+        shares = parse_mix(mix)
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    options = BenchOptions(docs=docs, mix=shares, workers=workers, concurrency=concurrency,
+                           collectivites=collectivites, database_url=database_url)
+    result = run_bench(options, measure_ceilings=ceilings, ceiling_scale=0.1 if quick else 1.0)
+    print_result(console, result)
     if json_file:
-        json_file.write_text(as_json(result))
+        json_file.write_text(dumps(result))
+        console.print(f"figures written to {json_file}")
 
 
 # -- administration --------------------------------------------------------------------------
@@ -262,12 +272,16 @@ def collectivite_add(
     departement: Annotated[str, typer.Option(help="Département, 3 characters (034, 02A)")],
     arrondissement: Annotated[str, typer.Option(help="Arrondissement, 1 digit")] = "0",
     nature: Annotated[str, typer.Option(help="Authority nature code (31 commune, 44 CC…)")] = "31",
-    classification: Annotated[Optional[Path], typer.Option(help="RetourClassification XML")] = None,
+    classification: Annotated[Path | None, typer.Option(help="RetourClassification XML")] = None,
     signature: Annotated[str, typer.Option(help="none, pades or iparapheur")] = "none",
     data_dir: DataDir = None,
 ) -> None:
     """Add (or update) a collectivité, wired to the simulators by default."""
-    from bus.collectivites import InvalidCollectivite, add_collectivite, simulator_connectors
+    from bus.collectivites import (
+        InvalidCollectivite,
+        add_collectivite,
+        simulator_connectors,
+    )
     from bus.store.db import Store
 
     settings = _settings(data_dir)
@@ -381,8 +395,8 @@ def _api_error(resp: httpx.Response) -> None:
         _fail(f"HTTP {resp.status_code}: {resp.text[:500]}")
 
 
-ApiUrl = Annotated[Optional[str], typer.Option("--api", help="API base URL (default: from endpoints.json)")]
-ApiKeyOpt = Annotated[Optional[str], typer.Option("--key", help="API key (default: $DEMATBUS_API_KEY)")]
+ApiUrl = Annotated[str | None, typer.Option("--api", help="API base URL (default: from endpoints.json)")]
+ApiKeyOpt = Annotated[str | None, typer.Option("--key", help="API key (default: $DEMATBUS_API_KEY)")]
 
 
 @app.command()
@@ -390,9 +404,9 @@ def deposit(
     flow: Annotated[str, typer.Option(help="Flow (actes)")],
     siren: Annotated[str, typer.Option(help="SIREN of the collectivité")],
     file: Annotated[Path, typer.Option(help="The document (acte PDF, PES_Aller XML…)")],
-    meta: Annotated[Optional[Path], typer.Option(help="Metadata JSON file (optional for helios)")] = None,
-    annex: Annotated[Optional[list[Path]], typer.Option(help="Annexe (repeatable)")] = None,
-    idempotency_key: Annotated[Optional[str], typer.Option(help="Idempotency-Key header")] = None,
+    meta: Annotated[Path | None, typer.Option(help="Metadata JSON file (optional for helios)")] = None,
+    annex: Annotated[list[Path] | None, typer.Option(help="Annexe (repeatable)")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(help="Idempotency-Key header")] = None,
     api_url: ApiUrl = None,
     key: ApiKeyOpt = None,
     data_dir: DataDir = None,
@@ -456,8 +470,8 @@ def status(
 
 @app.command()
 def errors(
-    siren: Annotated[Optional[str], typer.Option(help="Only this collectivité")] = None,
-    flow: Annotated[Optional[str], typer.Option(help="Only this flow")] = None,
+    siren: Annotated[str | None, typer.Option(help="Only this collectivité")] = None,
+    flow: Annotated[str | None, typer.Option(help="Only this flow")] = None,
     api_url: ApiUrl = None,
     key: ApiKeyOpt = None,
     data_dir: DataDir = None,
@@ -478,11 +492,11 @@ def errors(
 
 @app.command()
 def replay(
-    document_id: Annotated[Optional[str], typer.Option("--id", help="One document")] = None,
-    siren: Annotated[Optional[str], typer.Option(help="Filter: collectivité")] = None,
-    flow: Annotated[Optional[str], typer.Option(help="Filter: flow")] = None,
-    stage: Annotated[Optional[str], typer.Option(help="Filter: the stage that failed")] = None,
-    reason: Annotated[Optional[str], typer.Option(help="Filter: text in the error reason")] = None,
+    document_id: Annotated[str | None, typer.Option("--id", help="One document")] = None,
+    siren: Annotated[str | None, typer.Option(help="Filter: collectivité")] = None,
+    flow: Annotated[str | None, typer.Option(help="Filter: flow")] = None,
+    stage: Annotated[str | None, typer.Option(help="Filter: the stage that failed")] = None,
+    reason: Annotated[str | None, typer.Option(help="Filter: text in the error reason")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be replayed")] = False,
     api_url: ApiUrl = None,
     key: ApiKeyOpt = None,
@@ -548,7 +562,7 @@ def inspect(
 
 @app.command("pes-memory")
 def pes_memory(
-    file: Annotated[Optional[Path], typer.Argument(help="A PES_Aller; default: generate one of --size-mb")] = None,
+    file: Annotated[Path | None, typer.Argument(help="A PES_Aller; default: generate one of --size-mb")] = None,
     size_mb: Annotated[int, typer.Option(help="Size of the generated PES")] = 200,
 ) -> None:
     """Peak memory of validating, then of signing, a (big) PES_Aller, each in a fresh process."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -17,11 +18,11 @@ from bus import metrics
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.engine import Engine
+from bus.flows.definition import stage_kinds
 from bus.reconciler import reconcile
 from bus.relay import relay_forever
 from bus.stages.runner import RunnerSettings, StageRunner
 from bus.store.db import Store
-from bus.flows.definition import stage_kinds
 from bus.topics import EVENTS, command_topic
 from connectors.registry import ConnectorRegistry
 from schemas.events import Command, Event
@@ -29,7 +30,7 @@ from schemas.events import Command, Event
 log = logging.getLogger("dematbus.worker")
 
 
-def _short_fetch_wait(max_wait_ms: int) -> None:
+def short_fetch_wait(max_wait_ms: int) -> None:
     """faust hard-codes `fetch_max_wait_ms=1500`. Tansu holds a fetch for the whole wait even when
     records arrive meanwhile, which adds up to 1.5 s per hop; a short wait keeps hops fast."""
     import aiokafka
@@ -43,23 +44,28 @@ def _short_fetch_wait(max_wait_ms: int) -> None:
     driver.aiokafka.AIOKafkaConsumer = Consumer  # the driver looks it up through its module
 
 
-def create_app(settings: Settings, bootstrap: str) -> faust.App:
-    _short_fetch_wait(settings.fetch_max_wait_ms)
-    app = faust.App(
-        "dematbus",
-        broker=f"kafka://{bootstrap}",
-        store="memory://",
-        datadir=str(settings.data_dir / "faust"),
-        topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
-        web_enabled=False,
+def faust_options(bootstrap: str, datadir: Path, partitions: int) -> dict[str, Any]:
+    """The consumer and producer settings of every faust app of ours (the worker, the bench ceiling)."""
+    return {
+        "broker": f"kafka://{bootstrap}",
+        "store": "memory://",
+        "datadir": str(datadir),
+        "topic_partitions": partitions,
+        "topic_replication_factor": 1,
+        "web_enabled": False,
         # The embedded broker settles a group in ~session_timeout/2: keep start-up short.
-        broker_session_timeout=10,
-        broker_heartbeat_interval=1,
-        broker_rebalance_timeout=5,
-        broker_commit_interval=0.5,
-        stream_wait_empty=False,
-    )
+        "broker_session_timeout": 10,
+        "broker_heartbeat_interval": 1,
+        "broker_rebalance_timeout": 5,
+        "broker_commit_interval": 0.5,
+        "broker_max_poll_records": 500,
+        "stream_wait_empty": False,
+    }
+
+
+def create_app(settings: Settings, bootstrap: str) -> faust.App:
+    short_fetch_wait(settings.fetch_max_wait_ms)
+    app = faust.App("dematbus", **faust_options(bootstrap, settings.data_dir / "faust", settings.topic_partitions))
     store = Store(settings.db_url)
     blobs = BlobStore(settings.blob_dir)
     registry = ConnectorRegistry(f"http://{settings.host}:{settings.simulators_port}", settings.connector_timeout)
