@@ -40,6 +40,7 @@ STAGE_DURATION = Histogram("dematbus_stage_duration_seconds",
                            ["flow", "stage"], buckets=STAGE_BUCKETS)
 DEPOSITS = Counter("dematbus_deposits", "Deposits by outcome (accepted or refused)", ["flow", "outcome"])
 OUTBOX_PENDING = Gauge("dematbus_outbox_pending", "Outbox rows not yet published to the broker")
+ASSIGNED_PARTITIONS = Gauge("dematbus_worker_assigned_partitions", "Kafka partitions this worker holds (all topics)")
 
 _known_flows: frozenset[str] | None = None
 

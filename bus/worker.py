@@ -15,6 +15,7 @@ from typing import Any
 import faust
 
 from bus import metrics
+from bus.assignment import record_assignment
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.engine import Engine
@@ -110,6 +111,11 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
 
     for kind in stage_kinds():
         runner_agent(kind)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(_: Any, assigned: Any, **__: Any) -> None:
+        record_assignment(settings.data_dir, assigned)
+        metrics.ASSIGNED_PARTITIONS.set(len(assigned))
 
     @app.task
     async def on_start() -> None:
