@@ -11,12 +11,18 @@ from bus.collectivites import add_collectivite
 from bus.config import Settings
 from bus.store.apikeys import create_key
 from bus.store.db import Store
-from tests.databases import fresh_database
+from tests.databases import drop_shared_databases, fresh_database
 
 # Real messages from ../shared/reference/samples, copied so the suite runs from any clone.
 SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 SIREN_A = "210600235"  # dépt 006
 SIREN_B = "214400152"  # dépt 044
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_databases() -> Iterator[None]:
+    yield
+    drop_shared_databases()
 
 
 @pytest.fixture(autouse=True)

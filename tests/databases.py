@@ -64,6 +64,27 @@ def fresh_database() -> Iterator[str | None]:
         _admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+_module_databases: list[str] = []
+
+
+def shared_database() -> str | None:
+    """A database for a pipeline that outlives one test (module-scoped fixtures), dropped at the
+    end of the session by `drop_shared_databases`; None on SQLite."""
+    base = postgres_base()
+    if base is None:
+        return None
+    name = f"dematbus_m_{uuid.uuid4().hex[:16]}"
+    _admin(base, f'CREATE DATABASE "{name}"')
+    _module_databases.append(name)
+    return f"{base}/{name}"
+
+
+def drop_shared_databases() -> None:
+    base = postgres_base()
+    while base and _module_databases:
+        _admin(base, f'DROP DATABASE IF EXISTS "{_module_databases.pop()}" WITH (FORCE)')
+
+
 def reachable(base: str) -> bool:
     try:
         _admin(base, "SELECT 1")

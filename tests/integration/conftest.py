@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -20,7 +21,7 @@ from bus.store.apikeys import create_key
 from bus.store.db import Store
 from connectors.signature.certificates import make_test_certificate
 from connectors.signature.pdf import make_pdf
-from tests.databases import fresh_database
+from tests.databases import shared_database
 
 TERMINAL = {"archived", "rejected", "error", "cancelled"}
 FAST = {
@@ -108,8 +109,11 @@ async def _setup(stack: Stack) -> dict[str, str]:
     return keys
 
 
-def start_bus(data_dir: Path, database_url: str | None = None) -> Bus:
-    stack = Stack(data_dir, env={**FAST, **({"DEMATBUS_DATABASE_URL": database_url} if database_url else {})})
+def start_bus(data_dir: Path, env: dict[str, str] | None = None) -> Bus:
+    """The whole stack on its own database: the test's own when one is set in the environment
+    (function-scoped callers on the PostgreSQL pass), else a fresh shared one (module-scoped)."""
+    database = os.environ.get("DEMATBUS_DATABASE_URL") or shared_database()
+    stack = Stack(data_dir, env={**FAST, **({"DEMATBUS_DATABASE_URL": database} if database else {}), **(env or {})})
     stack.start_broker()
     keys = asyncio.run(_setup(stack))
     stack.start_simulators()
@@ -122,10 +126,9 @@ def start_bus(data_dir: Path, database_url: str | None = None) -> Bus:
 
 @pytest.fixture(scope="module")
 def bus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bus]:
-    with fresh_database() as url:
-        bus = start_bus(tmp_path_factory.mktemp("bus"), url)
-        try:
-            yield bus
-        finally:
-            bus.close()
-            bus.stack.stop()
+    bus = start_bus(tmp_path_factory.mktemp("bus"))
+    try:
+        yield bus
+    finally:
+        bus.close()
+        bus.stack.stop()

@@ -36,8 +36,8 @@ def _wait_assignment(bus: Bus, workers: int, timeout: float = 60) -> dict[int, d
 
 
 @pytest.mark.timeout(400)
-def test_three_workers_one_killed_every_acte_finishes_once(tmp_path, database) -> None:  # type: ignore[no-untyped-def]
-    bus = start_bus(tmp_path, database)
+def test_three_workers_one_killed_every_acte_finishes_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bus = start_bus(tmp_path)
     try:
         bus.stack.start_worker("worker-2")
         bus.stack.start_worker("worker-3")
