@@ -61,7 +61,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         stream_wait_empty=False,
     )
     store = Store(settings.db_url)
-    blobs = BlobStore(settings.blob_dir)
+    blobs = BlobStore(settings.blob_dir, settings.keys_dir)
     registry = ConnectorRegistry(f"http://{settings.host}:{settings.simulators_port}", settings.connector_timeout)
     engine = Engine(store)
     runner = StageRunner(store, blobs, registry, RunnerSettings(
