@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from bus.blobs import BlobStore
 from bus.config import Settings
@@ -89,6 +90,19 @@ class BatchDepositor:
         refs = await asyncio.to_thread(lambda: [self.blobs.put(pdfs[line.fichier], seal_for=seal_for) for line in lines])
         batch_id = str(uuid.uuid4())
         documents = [(line.matricule, str(uuid.uuid4())) for line in lines]
+        try:
+            await self._record(flow, siren, periode, lines, keys, refs, batch_id, documents, actor, idempotency_key)
+        except IntegrityError:
+            # A concurrent deposit won the race: same Idempotency-Key (answer with it) or same month.
+            async with self.store.sessions() as session:
+                earlier = await self._by_idempotency(session, actor, idempotency_key)
+            if earlier is not None:
+                return earlier
+            raise DepositRefused(409, "duplicate_payslip", f"Bulletins de {periode} déjà déposés / already deposited") from None
+        return BatchDeposited(batch_id, documents, created=True)
+
+    async def _record(self, flow: str, siren: str, periode: str, lines: list[Any], keys: list[str], refs: list[Any],
+                      batch_id: str, documents: list[tuple[str, str]], actor: str, idempotency_key: str | None) -> None:
         async with self.store.transaction() as session:
             session.add(Batch(id=batch_id, flow=flow, siren=siren, periode=periode, size=len(lines),
                               api_key_id=actor, idempotency_key=idempotency_key))
@@ -97,6 +111,8 @@ class BatchDepositor:
                         "coffre": line.coffre, "batch_id": batch_id, "objet": f"Bulletin de paie {periode}"}
                 session.add(Document(id=doc_id, flow=flow, siren=siren, state="deposited", meta=meta,
                                      api_key_id=actor, business_key=key))
+            await session.flush()  # the rows below reference the batch and the documents
+            for line, ref, (_, doc_id) in zip(lines, refs, documents):
                 session.add(FileRow(document_id=doc_id, role="document", name=line.fichier, size=ref.size,
                                     sha256=ref.sha256, media_type="application/pdf"))
                 session.add(BatchDocument(batch_id=batch_id, document_id=doc_id, matricule=line.matricule))
@@ -104,7 +120,6 @@ class BatchDepositor:
             for _, doc_id in documents:
                 await journal.append(session, doc_id, "deposited", "deposited", {"by": actor, "batch": batch_id})
                 emit_event(session, Event(type="deposited", document_id=doc_id, siren=siren))
-        return BatchDeposited(batch_id, documents, created=True)
 
     async def _by_idempotency(self, session: Any, actor: str, idempotency_key: str | None) -> BatchDeposited | None:
         if not idempotency_key:

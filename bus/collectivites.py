@@ -34,7 +34,7 @@ def simulator_connectors(siren: str, signature: str | None = None, cert_dir: Pat
     config["signature_rh_contrat"] = {**parapheur, "type": "RH", "subtype": "Contrat de travail"}
     config["delivery"] = {"kind": "coffre", "url": "sim://coffre", "api_key": "coffre-dematbus"}
     if cert_dir is not None:
-        config["seal"] = {"kind": "pades", "cert_path": str(cert_dir / "cert.pem"), "key_path": str(cert_dir / "key.pem")}
+        config["seal"] = {"kind": "pades_seal", "cert_path": str(cert_dir / "cert.pem"), "key_path": str(cert_dir / "key.pem")}
     if signature == "pades":
         if cert_dir is None:
             raise InvalidCollectivite("a PAdES signature needs a certificate directory")

@@ -85,8 +85,10 @@ class Engine:
 
     async def _enter_next(self, session: AsyncSession, flow: FlowDefinition, doc: Document,
                           after: str | None) -> bool:
-        coll = await session.get(Collectivite, doc.siren)
-        options = (((coll.connectors if coll else None) or {}).get("flows") or {}).get(flow.name) or {}
+        options: dict[str, Any] = {}
+        if flow.reads_options:
+            coll = await session.get(Collectivite, doc.siren)
+            options = (((coll.connectors if coll else None) or {}).get("flows") or {}).get(flow.name) or {}
         stage = flow.next_stage(doc.meta, after, options)
         if stage is None:
             return False

@@ -64,6 +64,14 @@ def _iparapheur(cfg: dict[str, Any], timeout: float) -> StageConnector:
     )
 
 
+def _seal(cfg: dict[str, Any], timeout: float) -> StageConnector:
+    from pathlib import Path
+
+    from connectors.signature.seal import SealConnector
+
+    return SealConnector(Path(cfg["cert_path"]), Path(cfg["key_path"]))
+
+
 def _coffre(cfg: dict[str, Any], timeout: float) -> StageConnector:
     from connectors.delivery.coffre import CoffreConnector
 
@@ -79,6 +87,7 @@ FACTORIES: dict[str, Callable[[dict[str, Any], float], StageConnector]] = {
     "pades": _pades,
     "iparapheur": _iparapheur,
     "coffre": _coffre,
+    "pades_seal": _seal,
 }
 
 

@@ -70,6 +70,10 @@ class FlowDefinition(BaseModel):
                 return stage
         raise KeyError(f"flow {self.name} has no stage {name}")
 
+    @property
+    def reads_options(self) -> bool:
+        return any((s.enabled_by or "").startswith(OPTION_PREFIX) for s in self.stages)
+
     def enabled_stages(self, metadata: dict[str, Any], options: dict[str, Any] | None = None) -> list[StageDefinition]:
         def enabled(flag: str | None) -> bool:
             if flag is None:

@@ -9,7 +9,13 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from connectors.base import Collectivite, ConnectorError, InputFile, RemoteRefusal, StageJob
+from connectors.base import (
+    Collectivite,
+    ConnectorError,
+    InputFile,
+    RemoteRefusal,
+    StageJob,
+)
 from connectors.delivery.coffre import CoffreConnector
 from connectors.signature.pdf import make_pdf
 from connectors.simulators.coffre import CoffreSimSettings, create_app
@@ -45,7 +51,8 @@ async def test_deposit_then_receipt(start_coffre: Callable[..., ServerThread]) -
         assert receipt["recipient"] == "CFN-1" and receipt["size"] == len(PDF)
         # A second submit of the same reference finds the first deposit: nothing delivered twice.
         assert (await connector.submit(job("CFN-1")))[0] == remote_id
-        admin = httpx.get(f"{server.base_url}/_admin/deposits").json()
+        async with httpx.AsyncClient() as client:
+            admin = (await client.get(f"{server.base_url}/_admin/deposits")).json()
         assert admin["count"] == 1 and admin["duplicates"] == 1
     finally:
         await connector.aclose()
@@ -78,7 +85,8 @@ async def test_closed_safe_refuses_after_the_deposit(start_coffre: Callable[...,
 
 async def test_server_errors_are_retryable_and_make_no_deposit(start_coffre: Callable[..., ServerThread]) -> None:
     server = start_coffre()
-    httpx.post(f"{server.base_url}/_admin/faults", json={"fail_next": 1}).raise_for_status()
+    async with httpx.AsyncClient() as client:
+        (await client.post(f"{server.base_url}/_admin/faults", json={"fail_next": 1})).raise_for_status()
     connector = CoffreConnector(server.base_url, "coffre-dematbus")
     try:
         with pytest.raises(ConnectorError) as exc:

@@ -9,7 +9,13 @@ import httpx
 import pytest
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from connectors.base import Collectivite, InputFile, PermanentConnectorError, StageJob, StageResult
+from connectors.base import (
+    Collectivite,
+    InputFile,
+    PermanentConnectorError,
+    StageJob,
+    StageResult,
+)
 from connectors.signature.iparapheur import IparapheurConnector
 from connectors.signature.pades import verify_pdf
 from connectors.signature.pdf import make_pdf
@@ -51,8 +57,9 @@ async def test_employer_then_agent_sign(simulator, sim_settings) -> None:  # typ
     signed = next(f for f in result.files if f.role == "signed_document").data
     assert len(PdfFileReader(io.BytesIO(signed)).embedded_signatures) == 2
     assert verify_pdf(signed).intact
-    folder = next(f for f in httpx.get(f"{simulator.base_url}/_admin/folders").json()["folders"]
-                  if f["name"] == job.reference)
+    async with httpx.AsyncClient() as client:
+        folders = (await client.get(f"{simulator.base_url}/_admin/folders")).json()["folders"]
+    folder = next(f for f in folders if f["name"] == job.reference)
     assert folder["events"] == ["CREATE", "START", "SIGNATURE", "EXTERNAL_SIGNATURE", "ARCHIVE"]
     steps = [s["step"] for s in folder["external"]["log"]]
     assert steps == ["invitation", "consent", "otp_sent", "otp_verified", "signature"]
@@ -60,7 +67,8 @@ async def test_employer_then_agent_sign(simulator, sim_settings) -> None:  # typ
 
 
 async def test_agent_refusal_rejects_with_the_reason(simulator, sim_settings) -> None:  # type: ignore[no-untyped-def]
-    httpx.post(f"{simulator.base_url}/_admin/faults", json={"external_refuse_next": 1}).raise_for_status()
+    async with httpx.AsyncClient() as client:
+        (await client.post(f"{simulator.base_url}/_admin/faults", json={"external_refuse_next": 1})).raise_for_status()
     conn = connector(simulator, sim_settings)
     job = contract_job("rh-contrat:c2:signature:1")
     try:
