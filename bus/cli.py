@@ -205,7 +205,7 @@ def watch(interval: Annotated[float | None, typer.Option(help="Seconds between s
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()
     store = Store(settings.db_url)
-    watcher = FolderWatcher(settings.inbox_dir, Depositor(store, BlobStore(settings.blob_dir), settings))
+    watcher = FolderWatcher(settings.inbox_dir, Depositor(store, BlobStore(settings.blob_dir, settings.keys_dir), settings))
     try:
         asyncio.run(watch_forever(watcher, interval or settings.watch_interval))
     except KeyboardInterrupt:

@@ -27,6 +27,14 @@ def simulator_connectors(siren: str, signature: str | None = None, cert_dir: Pat
         "sae": {"kind": "asalae", "url": "sim://asalae", "login": "dematbus", "password": "asalae",
                 "archival_agency": "AD000", "transferring_agency": "DEMATBUS", "originating_agency": siren},
     }
+    parapheur = {"kind": "iparapheur", "url": "sim://iparapheur", "username": "dematbus",
+                 "password": "iparapheur", "tenant": "Collectivités", "desk": "Secrétariat général"}
+    # RH: decrees and contracts through the parapheur, payslips sealed and sent to the agents' safes.
+    config["signature_rh"] = {**parapheur, "type": "RH", "subtype": "Arrêté individuel"}
+    config["signature_rh_contrat"] = {**parapheur, "type": "RH", "subtype": "Contrat de travail"}
+    config["delivery"] = {"kind": "coffre", "url": "sim://coffre", "api_key": "coffre-dematbus"}
+    if cert_dir is not None:
+        config["seal"] = {"kind": "pades_seal", "cert_path": str(cert_dir / "cert.pem"), "key_path": str(cert_dir / "key.pem")}
     if signature == "pades":
         if cert_dir is None:
             raise InvalidCollectivite("a PAdES signature needs a certificate directory")
@@ -34,12 +42,11 @@ def simulator_connectors(siren: str, signature: str | None = None, cert_dir: Pat
         config["signature"] = {"kind": "pades", **keys}
         config["signature_helios"] = {"kind": "xades", "role": "Ordonnateur", **keys}
     elif signature == "iparapheur":
-        parapheur = {"kind": "iparapheur", "url": "sim://iparapheur", "username": "dematbus",
-                     "password": "iparapheur", "tenant": "Collectivités", "desk": "Secrétariat général"}
         config["signature"] = {**parapheur, "type": "ACTES", "subtype": "Délibération"}
         config["signature_helios"] = {**parapheur, "type": "HELIOS", "subtype": "PES"}
     # Per-flow options: a collectivité with a signature connector signs its PES by default.
-    config["flows"] = {"helios": {"signature_default": signature is not None}}
+    config["flows"] = {"helios": {"signature_default": signature is not None},
+                       "rh-contrat": {"teletransmission": False}}  # contracts go to the préfecture only if set
     return config
 
 

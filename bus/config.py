@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # Watched folders: <inbox>/<SIREN>/<flow>/
     watch_interval: float = 1.0
 
+    # Encryption keys of the RH flows, one file per collectivité (default: <data_dir>/keys)
+    encryption_keys_dir: Path | None = None
+
     # Deposit limits
     max_file_bytes: int = 150 * 1024 * 1024  # for flows that declare no max_file_mb
     max_annexes: int = 50
@@ -85,6 +88,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "blobs"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.encryption_keys_dir or self.data_dir / "keys"
 
     @property
     def inbox_dir(self) -> Path:

@@ -85,8 +85,11 @@ class Depositor:
             raise DepositRefused(422, "duplicate_file_name", "Nom de fichier en double / two files have the same name")
 
         definition = load_flow(flow)
+        if definition.batch:
+            raise DepositRefused(422, "batch_flow", f"Le flux {flow} se dépose par lot (manifest + fichiers) / {flow} takes a batch")
         max_bytes = definition.max_file_mb * 1024 * 1024 if definition.max_file_mb else self.settings.max_file_bytes
-        stored = [await self._store(u, max_bytes) for u in uploads]
+        seal_for = siren if definition.encrypted else None
+        stored = [await self._store(u, max_bytes, seal_for) for u in uploads]
         meta = metadata
         context = DepositContext(
             siren=siren, classification_xml=coll.classification_xml,
@@ -123,7 +126,7 @@ class Depositor:
             raise _duplicate(definition.business_key or "", business_key or "")
         return Deposited(doc_id, created=True)
 
-    async def _store(self, upload: Upload, max_bytes: int) -> tuple[DepositFile, BlobRef]:
+    async def _store(self, upload: Upload, max_bytes: int, seal_for: str | None = None) -> tuple[DepositFile, BlobRef]:
         name = upload.name.replace("\\", "/").rsplit("/", 1)[-1]
         if not name or name.startswith(".") or len(name) > 200:
             raise DepositRefused(422, "invalid_file_name", f"Nom de fichier invalide / invalid file name {upload.name!r}")
@@ -136,7 +139,10 @@ class Depositor:
                 yield chunk
 
         try:
-            ref = await asyncio.to_thread(self.blobs.put_stream, chunks(), max_bytes=max_bytes)
+            if seal_for:  # personal data: sealed with the collectivité's key (path= then holds ciphertext)
+                ref = await asyncio.to_thread(self.blobs.put_sealed_stream, chunks(), seal_for, max_bytes=max_bytes)
+            else:
+                ref = await asyncio.to_thread(self.blobs.put_stream, chunks(), max_bytes=max_bytes)
         except BlobTooLarge:
             raise DepositRefused(413, "file_too_large", f"Fichier trop gros / {name!r} is larger than {max_bytes} bytes")
         if ref.size == 0:

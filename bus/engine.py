@@ -17,7 +17,7 @@ from bus.flows.definition import FlowDefinition, StageDefinition, load_flow
 from bus import metrics
 from bus.store import journal
 from bus.store.db import Store
-from bus.store.models import DeadLetter, Document, utcnow
+from bus.store.models import Collectivite, DeadLetter, Document, utcnow
 from bus.store.outbox import emit_command
 from schemas.events import Command, Event
 
@@ -85,7 +85,11 @@ class Engine:
 
     async def _enter_next(self, session: AsyncSession, flow: FlowDefinition, doc: Document,
                           after: str | None) -> bool:
-        stage = flow.next_stage(doc.meta, after)
+        options: dict[str, Any] = {}
+        if flow.reads_options:
+            coll = await session.get(Collectivite, doc.siren)
+            options = (((coll.connectors if coll else None) or {}).get("flows") or {}).get(flow.name) or {}
+        stage = flow.next_stage(doc.meta, after, options)
         if stage is None:
             return False
         doc.stage = stage.name

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bus.flows.definition import load_flow
 from bus.store.db import Store
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 async def reconcile(store: Store, stage_timeout: float) -> int:
     cutoff = utcnow() - timedelta(seconds=stage_timeout)
-    redriven = 0
+    redriven_ids: list[str] = []
     async with store.transaction() as session:
         stale = (await session.execute(select(Document).where(Document.updated_at < cutoff))).scalars().all()
         for doc in stale:
@@ -38,7 +38,13 @@ async def reconcile(store: Store, stage_timeout: float) -> int:
                 if effect is not None and effect.status in {"submitted", "retry"}:
                     continue
             emit_event(session, Event(type="redrive", document_id=doc.id, siren=doc.siren))
-            redriven += 1
+            redriven_ids.append(doc.id)
+        # One redrive per document per timeout: while the engine works through a backlog (a batch
+        # of hundreds of payslips on one partition), stale documents are not re-driven again and
+        # again. A Core UPDATE leaves the version alone, so the engine's own writes do not clash.
+        if redriven_ids:
+            await session.execute(update(Document).where(Document.id.in_(redriven_ids)).values(updated_at=utcnow()))
+        redriven = len(redriven_ids)
     if redriven:
         log.info("reconciler re-drove %d document(s)", redriven)
     return redriven

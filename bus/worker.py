@@ -68,7 +68,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     short_fetch_wait(settings.fetch_max_wait_ms)
     app = faust.App("dematbus", **faust_options(bootstrap, settings.data_dir / "faust", settings.topic_partitions))
     store = Store(settings.db_url)
-    blobs = BlobStore(settings.blob_dir)
+    blobs = BlobStore(settings.blob_dir, settings.keys_dir)
     registry = ConnectorRegistry(f"http://{settings.host}:{settings.simulators_port}", settings.connector_timeout)
     engine = Engine(store)
     runner = StageRunner(store, blobs, registry, RunnerSettings(

@@ -81,6 +81,16 @@ class PermanentConnectorError(ConnectorError):
     """A failure that retrying cannot fix (KO answer for invalid input, bad configuration)."""
 
 
+class RemoteRefusal(Exception):
+    """The remote side refused the effect outright, for a business reason (unknown recipient,
+    closed digital safe...): the stage ends rejected with ``reason``; retrying cannot help."""
+
+    def __init__(self, reason: str, fields: dict[str, Any] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fields = dict(fields or {})
+
+
 class StageConnector(Protocol):
     async def lookup(self, job: StageJob) -> str | None:
         """Return the remote id of an effect already made for ``job.reference``, or ``None``."""

@@ -64,6 +64,21 @@ def _iparapheur(cfg: dict[str, Any], timeout: float) -> StageConnector:
     )
 
 
+def _seal(cfg: dict[str, Any], timeout: float) -> StageConnector:
+    from pathlib import Path
+
+    from connectors.signature.seal import SealConnector
+
+    return SealConnector(Path(cfg["cert_path"]), Path(cfg["key_path"]))
+
+
+def _coffre(cfg: dict[str, Any], timeout: float) -> StageConnector:
+    from connectors.delivery.coffre import CoffreConnector
+
+    return CoffreConnector(cfg["url"], cfg.get("api_key", ""), document_type=cfg.get("document_type", "bulletin_de_paie"),
+                           recipient_field=cfg.get("recipient_field", "coffre"), timeout=timeout)
+
+
 FACTORIES: dict[str, Callable[[dict[str, Any], float], StageConnector]] = {
     "s2low": _s2low,
     "s2low_helios": _s2low_helios,
@@ -71,6 +86,8 @@ FACTORIES: dict[str, Callable[[dict[str, Any], float], StageConnector]] = {
     "asalae": _asalae,
     "pades": _pades,
     "iparapheur": _iparapheur,
+    "coffre": _coffre,
+    "pades_seal": _seal,
 }
 
 

@@ -18,7 +18,9 @@ FLOWS_DIR = Path(__file__).parent
 STATES = {
     "deposited", "signing", "signed", "transmitting", "transmitted", "acknowledged", "rejected",
     "archiving", "archived", "delivered", "error", "cancelled",
+    "sealing", "sealed", "delivering", "undeliverable",
 }
+OPTION_PREFIX = "option:"  # enabled_by "option:<key>": the collectivité's option for this flow
 
 
 class StageDefinition(BaseModel):
@@ -28,7 +30,9 @@ class StageDefinition(BaseModel):
     kind: str  # which runners serve it (topic dematbus.cmd.<kind>): signature, tdt, sae, delivery
     connector: str | None = None  # key of the collectivité's connector configuration; default: kind
     inputs: list[str] = Field(default_factory=lambda: ["*"])
-    enabled_by: str | None = None  # metadata key; the stage runs only when it is true
+    # Metadata key, or "option:<key>" for the collectivité's option of this flow (its
+    # `connectors.flows.<flow>` settings); the stage runs only when it is true.
+    enabled_by: str | None = None
     running: str
     submitted: str | None = None
     done: str
@@ -54,6 +58,11 @@ class FlowDefinition(BaseModel):
     max_file_mb: int | None = None  # per-file size limit of the flow (default: settings.max_file_bytes)
     stages: list[StageDefinition]
     terminal: list[str]
+    # Personal data: files sealed at rest with the collectivité's key, readable only with read_role.
+    encrypted: bool = False
+    read_role: str | None = None
+    # A batch flow takes a manifest and many files; dotted path of its manifest reader.
+    batch: str | None = None
 
     def stage(self, name: str) -> StageDefinition:
         for stage in self.stages:
@@ -61,11 +70,23 @@ class FlowDefinition(BaseModel):
                 return stage
         raise KeyError(f"flow {self.name} has no stage {name}")
 
-    def enabled_stages(self, metadata: dict[str, Any]) -> list[StageDefinition]:
-        return [s for s in self.stages if s.enabled_by is None or bool(metadata.get(s.enabled_by))]
+    @property
+    def reads_options(self) -> bool:
+        return any((s.enabled_by or "").startswith(OPTION_PREFIX) for s in self.stages)
 
-    def next_stage(self, metadata: dict[str, Any], after: str | None) -> StageDefinition | None:
-        stages = self.enabled_stages(metadata)
+    def enabled_stages(self, metadata: dict[str, Any], options: dict[str, Any] | None = None) -> list[StageDefinition]:
+        def enabled(flag: str | None) -> bool:
+            if flag is None:
+                return True
+            if flag.startswith(OPTION_PREFIX):
+                return bool((options or {}).get(flag.removeprefix(OPTION_PREFIX)))
+            return bool(metadata.get(flag))
+
+        return [s for s in self.stages if enabled(s.enabled_by)]
+
+    def next_stage(self, metadata: dict[str, Any], after: str | None,
+                   options: dict[str, Any] | None = None) -> StageDefinition | None:
+        stages = self.enabled_stages(metadata, options)
         if after is None:
             return stages[0] if stages else None
         names = [s.name for s in stages]

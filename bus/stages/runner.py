@@ -31,6 +31,7 @@ from connectors.base import (
     InputFile,
     OutputFile,
     PermanentConnectorError,
+    RemoteRefusal,
     StageJob,
     StageResult,
 )
@@ -80,6 +81,9 @@ class StageRunner:
                 remote_id, produced = await connector.submit(job)
             else:
                 log.info("effect %s already made remotely (%s): not sending again", job.reference, remote_id)
+        except RemoteRefusal as exc:
+            await self._refused(effect_id, command, exc)
+            return
         except PermanentConnectorError as exc:
             await self._fail(effect_id, command, str(exc))
             return
@@ -126,8 +130,23 @@ class StageRunner:
             earlier = await _uncertain_references(session, doc.id, command.stage, command.generation)
             return effect.id, effect.attempts + 1, [effect.reference, *earlier]
 
+    async def _refused(self, effect_id: int, command: Command, refusal: RemoteRefusal) -> None:
+        async with self.store.transaction() as session:
+            await session.execute(
+                update(Effect).where(Effect.id == effect_id).values(
+                    status="rejected", last_error=refusal.reason, next_at=None, updated_at=utcnow()
+                )
+            )
+            emit_event(session, Event(type="stage.rejected", document_id=command.document_id, siren=command.siren,
+                                      stage=command.stage, generation=command.generation,
+                                      fields=refusal.fields, reason=refusal.reason))
+
+    def _put_all(self, flow: str, siren: str, files: list[OutputFile]) -> list:  # type: ignore[type-arg]
+        seal_for = siren if load_flow(flow).encrypted else None
+        return [self.blobs.put(f.data, seal_for=seal_for) for f in files]
+
     async def _submitted(self, effect_id: int, command: Command, remote_id: str, produced: list[OutputFile]) -> None:
-        refs = await asyncio.to_thread(lambda: [self.blobs.put(f.data) for f in produced])
+        refs = await asyncio.to_thread(self._put_all, command.flow, command.siren, produced)
         async with self.store.transaction() as session:
             effect = await session.get(Effect, effect_id)
             assert effect is not None
@@ -209,7 +228,7 @@ class StageRunner:
             doc = await session.get(Document, document_id)
             assert doc is not None
             connector_key = load_flow(doc.flow).stage(stage_name).connector_key
-            siren = doc.siren
+            siren, flow = doc.siren, doc.flow
         job, connector_cfg = await self._job(document_id, stage_name, generation)
         try:
             result: StageResult = await self.registry.get(connector_key, connector_cfg).poll(job, remote_id or "")
@@ -220,7 +239,7 @@ class StageRunner:
         if result.status == "pending":
             await self._poll_later(effect_id, self.settings.poll_interval, None)
             return
-        refs = await asyncio.to_thread(lambda: [self.blobs.put(f.data) for f in result.files])
+        refs = await asyncio.to_thread(self._put_all, flow, siren, result.files)
         async with self.store.transaction() as session:
             await session.execute(
                 update(Effect).where(Effect.id == effect_id).values(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.store.models import ApiKey
 
-ROLES = ("depositor", "operator", "reporter", "admin")
+ROLES = ("depositor", "operator", "reporter", "admin", "rh")
 
 
 def hash_key(key: str) -> str:

@@ -160,3 +160,27 @@ class DeadLetter(Base):
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Batch(Base):
+    """A deposit of many documents at once (a month's payslips); each is a document of its own."""
+
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("api_key_id", "idempotency_key", name="uq_batches_idempotency"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    flow: Mapped[str] = mapped_column(String(40))
+    siren: Mapped[str] = mapped_column(ForeignKey("collectivites.siren"), index=True)
+    periode: Mapped[str] = mapped_column(String(7))
+    size: Mapped[int] = mapped_column(Integer)
+    api_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BatchDocument(Base):
+    __tablename__ = "batch_documents"
+
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), primary_key=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True, unique=True)
+    matricule: Mapped[str] = mapped_column(String(30))

@@ -28,7 +28,8 @@ from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
 from bus.metrics import metrics_endpoint
-from connectors.inbound import operations, reports
+from bus.batches import BatchDepositor
+from connectors.inbound import batches, operations, reports
 from connectors.inbound.auth import ApiError, Key, error_response, require_role, require_scope
 from connectors.inbound.views import DocumentView, document_view
 from schemas.errors import SchemaError
@@ -42,8 +43,9 @@ SCHEMA_ERROR_STATUS = {"document_not_pdf": 415, "annexe_bad_type": 415, "file_to
 
 def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     store = store or Store(settings.db_url)
-    blobs = BlobStore(settings.blob_dir)
+    blobs = BlobStore(settings.blob_dir, settings.keys_dir)
     depositor = Depositor(store, blobs, settings)
+    batch_depositor = BatchDepositor(store, blobs, settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -56,6 +58,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.store = store
     app.include_router(operations.router)
     app.include_router(reports.router)
+    app.include_router(batches.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     @app.exception_handler(ApiError)
@@ -88,8 +91,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
         flow: Annotated[str, Form()],
         siren: Annotated[str, Form()],
         metadata: Annotated[str, Form()],
-        document: Annotated[UploadFile, File()],
+        document: Annotated[UploadFile | None, File()] = None,
         annexes: Annotated[list[UploadFile] | None, File()] = None,
+        manifest: Annotated[UploadFile | None, File()] = None,
+        payslips: Annotated[list[UploadFile] | None, File()] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> Any:
         require_role(key, "depositor", "admin")
@@ -102,6 +107,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             raise ApiError(422, "invalid_metadata_json", f"Métadonnées JSON illisibles / metadata is not JSON: {exc}")
         if not isinstance(raw_meta, dict):
             raise ApiError(422, "invalid_metadata_json", "Les métadonnées doivent être un objet JSON / metadata must be an object")
+        if flow in flow_names() and load_flow(flow).batch:
+            return await batches.deposit_batch(
+                batch_depositor, key, flow=flow, siren=siren, metadata=raw_meta,
+                manifest=_upload(manifest, "manifest") if manifest else None,
+                payslips=[_upload(p, "payslip") for p in payslips or []], idempotency_key=idempotency_key)
+        if document is None:
+            raise ApiError(422, "invalid_request", "Requête invalide / invalid request: body.document Field required")
         uploads = [_upload(document, "document")] + [_upload(a, "annexe") for a in annexes or []]
         try:
             result = await depositor.deposit(flow=flow, siren=siren, metadata=raw_meta, uploads=uploads,
@@ -115,8 +127,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     @app.get("/api/v1/documents/{document_id}", response_model=DocumentView)
     async def get_document(document_id: str, key: Key) -> Any:
         async with store.sessions() as session:
-            await _readable(session, key, document_id)
-            return await _view(session, document_id)
+            doc = await _readable(session, key, document_id)
+            view = await _view(session, document_id)
+            return view.model_copy(update={"metadata": batches.shown_metadata(key, doc)})
 
     @app.get("/api/v1/documents")
     async def list_documents(key: Key, siren: str | None = None, state: str | None = None,
@@ -139,7 +152,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     @app.get("/api/v1/documents/{document_id}/files/{name}")
     async def get_file(document_id: str, name: str, key: Key) -> StreamingResponse:
         async with store.sessions() as session:
-            await _readable(session, key, document_id)
+            batches.require_read_role(key, await _readable(session, key, document_id))
             row = (await session.execute(
                 select(FileRow).where(FileRow.document_id == document_id, FileRow.name == name)
             )).scalar_one_or_none()

@@ -3,6 +3,7 @@
     /s2low       S²low + préfecture (ACTES)        connectors.simulators.s2low
     /asalae      As@lae (SEDA 2.1 archive)          connectors.simulators.asalae
     /iparapheur  i-Parapheur v5 REST                connectors.simulators.iparapheur
+    /coffre      digital safe (payslip delivery)    connectors.simulators.coffre
 
 Each keeps its state in `<state_dir>/<name>.json`, so a restart finds earlier transactions.
 `delay` (seconds) paces every asynchronous answer: the préfecture's AR, the SAE's reply, the
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from connectors.simulators import asalae, iparapheur, s2low
+from connectors.simulators import asalae, coffre, iparapheur, s2low
 
 
 def create_hub(state_dir: Path, delay: float = 1.0) -> FastAPI:
@@ -43,6 +44,9 @@ def create_hub(state_dir: Path, delay: float = 1.0) -> FastAPI:
     hub.mount("/iparapheur", iparapheur.create_app(iparapheur.IparapheurSimSettings(
         username="dematbus", password="iparapheur", sign_delay=delay, data_dir=state_dir,
         state_file=state_dir / "iparapheur.json",
+    )))
+    hub.mount("/coffre", coffre.create_app(coffre.CoffreSimSettings(
+        receipt_delay=delay, state_file=state_dir / "coffre.json",
     )))
 
     @hub.get("/health")

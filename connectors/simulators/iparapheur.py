@@ -117,6 +117,7 @@ class TenantSettings(BaseModel):
         default_factory=lambda: {
             "ACTES": ["Délibération", "Arrêté", "Contrat"],
             "HELIOS": ["PES"],
+            "RH": ["Arrêté individuel", "Contrat de travail"],
         }
     )
 
@@ -136,6 +137,14 @@ class IparapheurSimSettings(BaseModel):
     signer_common_name: str = "Signataire Simulateur i-Parapheur"
     signer_organisation: str = "dematbus - simulateur i-Parapheur"
     hang_seconds: float = 120.0  # how long a ``timeout_next`` request is held
+    # "Signature à la volée": subtypes whose circuit ends with an external signer (the agent),
+    # reached by e-mail and one-time code on the mobile given as folder metadata.
+    external_subtypes: list[str] = Field(default_factory=lambda: ["Contrat de travail"])
+    external_email_key: str = "agent_email"
+    external_phone_key: str = "agent_mobile"
+    external_refuse_pattern: str | None = "REFUS_AGENT"
+    external_refusal_reason: str = "Refusé par le signataire externe (simulateur i-Parapheur)"
+    external_signer_label: str = "Signataire externe"
     seed: int = 0
     data_dir: Path | None = None  # signing certificate; a temporary directory when None
     state_file: Path | None = None
@@ -149,6 +158,7 @@ class Faults(BaseModel):
     delay: float = 0.0
     reject_next: int = 0
     never_next: int = 0
+    external_refuse_next: int = 0  # the next N external signers refuse to sign
     match: str | None = None
 
 
@@ -219,6 +229,8 @@ class SimFolder:
     created_at: float
     outcome: Outcome
     deleted: bool = False
+    # External signer: {"email", "phone" (masked), "outcome", "log": [steps the agent went through]}
+    external: dict[str, Any] | None = None
     signed: dict[str, bytes] = field(default_factory=dict, repr=False)  # cache, not persisted
 
 
@@ -472,6 +484,44 @@ class Simulator:
             return "reject"
         return "sign"
 
+    def _external(self, subtype: str, parsed: ParsedPremis) -> dict[str, Any] | None:
+        settings = self.settings
+        if subtype not in settings.external_subtypes:
+            return None
+        props = dict(parsed.properties)
+        email, phone = props.get(settings.external_email_key), props.get(settings.external_phone_key)
+        if not email or not phone:
+            raise ApiError(400, f"an external signature needs the metadata {settings.external_email_key} "
+                                f"and {settings.external_phone_key}")
+        refuse = self.faults.external_refuse_next > 0
+        if refuse:
+            self.faults.external_refuse_next -= 1
+        elif settings.external_refuse_pattern:
+            haystack = [parsed.name] + [v for _, v in parsed.properties]
+            refuse = any(re.search(settings.external_refuse_pattern, t) for t in haystack)
+        masked_mail = email[:1] + "***@" + email.rpartition("@")[2]
+        masked_phone = "*" * max(len(phone) - 2, 0) + phone[-2:]
+        return {"email": masked_mail, "phone": masked_phone, "outcome": "refuse" if refuse else "sign", "log": []}
+
+    def _external_step(self, folder: SimFolder, current: SimEvent, due: float) -> None:
+        """The simulator plays the agent: opens the link, consents, gets the one-time code by SMS,
+        types it back, then signs (or refuses)."""
+        ext = folder.external or {}
+        code = str(int(self._uuid(f"otp:{folder.id}").replace("-", "")[:8], 16) % 1_000_000).zfill(6)
+        ext["log"] = [
+            {"step": "invitation", "to": ext.get("email")},
+            {"step": "consent", "accepted": ext.get("outcome") == "sign"},
+        ]
+        current.date, current.agent = due, self.settings.external_signer_label
+        if ext.get("outcome") == "refuse":
+            current.type, current.note = "REJECT", self.settings.external_refusal_reason
+            folder.events.append(SimEvent(self.new_id("task"), "DELETE", None))
+            return
+        ext["log"] += [{"step": "otp_sent", "channel": "sms", "to": ext.get("phone")},
+                       {"step": "otp_verified", "code_length": len(code)},
+                       {"step": "signature"}]
+        folder.events.append(SimEvent(self.new_id("task"), "ARCHIVE", None))
+
     def create_folder(
         self,
         tenant_id: str,
@@ -500,6 +550,7 @@ class Simulator:
             self.save()
             raise ApiError(409, f"a folder named {parsed.name!r} already exists on this desk")
         now = self.now()
+        external = self._external(subtype.name, parsed)
         folder = SimFolder(
             id=self.new_id("folder"),
             tenant_id=tenant.id,
@@ -516,6 +567,7 @@ class Simulator:
             events=[],
             created_at=now,
             outcome=self._outcome(parsed),
+            external=external,
         )
         folder.events = [
             SimEvent(self.new_id("task"), "CREATE", now, self.settings.username),
@@ -545,6 +597,13 @@ class Simulator:
         current = folder.events[-1]
         if start is None or start.date is None or current.date is not None:
             return
+        if current.type == "EXTERNAL_SIGNATURE":
+            employer = next(e for e in folder.events if e.type == "SIGNATURE")
+            due = (employer.date or 0) + self.settings.sign_delay
+            if self.now() >= due:
+                self._external_step(folder, current, due)
+                self.save()
+            return
         if current.type != "SIGNATURE" or folder.outcome == "never":
             return
         due = start.date + self.settings.sign_delay
@@ -554,6 +613,11 @@ class Simulator:
         if folder.outcome == "reject":
             current.type, current.note = "REJECT", self.settings.reject_reason
             folder.events.append(SimEvent(self.new_id("task"), "DELETE", None))
+        elif folder.external is not None:
+            external = SimEvent(self.new_id("task"), "EXTERNAL_SIGNATURE", None)
+            folder.events.append(external)
+            if self.now() >= due + self.settings.sign_delay:
+                self._external_step(folder, external, due + self.settings.sign_delay)
         else:
             folder.events.append(SimEvent(self.new_id("task"), "ARCHIVE", None))
         self.save()
@@ -670,13 +734,18 @@ class Simulator:
             signature = next((e for e in folder.events if e.type == "SIGNATURE"), None)
             task_id = signature.task_id if signature else folder.id
             if is_pdf(doc.data):
-                folder.signed[doc.id] = sign_pdf(
+                signed = sign_pdf(
                     doc.data,
                     cert_path=self.cert_path,
                     key_path=self.key_path,
                     reason=f"Signature i-Parapheur ({task_id})",
                     signer_name=self.settings.signer_common_name,
                 )
+                if folder.external is not None:  # the agent's signature, after the one-time code
+                    signed = sign_pdf(signed, cert_path=self.cert_path, key_path=self.key_path,
+                                      reason="Signature à la volée (code à usage unique vérifié)",
+                                      signer_name=self.settings.external_signer_label)
+                folder.signed[doc.id] = signed
             elif self._is_helios(folder):
                 when = signature.date if signature and signature.date is not None else self.now()
                 try:
@@ -1017,6 +1086,7 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
                     {"name": d.name, "main": d.main, "size": len(d.data)} for d in folder.documents
                 ],
                 events=[e.type for e in folder.events],
+                external=folder.external,
             )
             folders.append(info)
         return {"folders": folders, "duplicates": sim.duplicates}

@@ -1,0 +1,1 @@
+"""Delivery of documents to their recipient (payslips to each agent's digital safe)."""

@@ -1,0 +1,1 @@
+"""RH flows: payslip batches (manifest), HR decrees (ACTES nature 3) and employment contracts."""
