@@ -54,6 +54,8 @@ class FlowDefinition(BaseModel):
     max_file_mb: int | None = None  # per-file size limit of the flow (default: settings.max_file_bytes)
     stages: list[StageDefinition]
     terminal: list[str]
+    cancellable_stage: str | None = None  # the stage whose acknowledged effect can be cancelled (bus.annulation)
+    volume_counts: str | None = None  # `module:function(metadata) -> {name: n}`: extra volumes counted
 
     def stage(self, name: str) -> StageDefinition:
         for stage in self.stages:
