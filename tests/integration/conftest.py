@@ -107,8 +107,8 @@ async def _setup(stack: Stack) -> dict[str, str]:
     return keys
 
 
-def start_bus(data_dir: Path) -> Bus:
-    stack = Stack(data_dir, env=FAST)
+def start_bus(data_dir: Path, env: dict[str, str] | None = None) -> Bus:
+    stack = Stack(data_dir, env={**FAST, **(env or {})})
     stack.start_broker()
     keys = asyncio.run(_setup(stack))
     stack.start_simulators()
