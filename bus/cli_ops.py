@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import httpx
 import typer
@@ -23,7 +23,7 @@ console = Console()
 err = Console(stderr=True)
 webhook_app = typer.Typer(help="Webhooks: state changes POSTed to a collectivité's URL.", no_args_is_help=True)
 group_app = typer.Typer(help="Collectivité groups (syndicat and members, EPCI and communes).", no_args_is_help=True)
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Data directory (default ./var)")]
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var)")]
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -60,7 +60,7 @@ def _in_store(data_dir: Path | None, action: Callable[[Any], Awaitable[T]]) -> T
 def webhook_add(
     siren: Annotated[str, typer.Option(help="The collectivité")],
     url: Annotated[str, typer.Option(help="http(s) URL receiving the POSTs")],
-    secret: Annotated[Optional[str], typer.Option(help="HMAC secret, 16+ characters (default: generated)")] = None,
+    secret: Annotated[str | None, typer.Option(help="HMAC secret, 16+ characters (default: generated)")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Register a webhook; prints its id and its secret (shown once)."""
@@ -76,7 +76,7 @@ def webhook_add(
 
 
 @webhook_app.command("list")
-def webhook_list(siren: Annotated[Optional[str], typer.Option(help="Only this collectivité")] = None,
+def webhook_list(siren: Annotated[str | None, typer.Option(help="Only this collectivité")] = None,
                  data_dir: DataDir = None) -> None:
     """Active webhooks with their delivery counts."""
     from sqlalchemy import func, select
@@ -108,7 +108,7 @@ def group_add(
     name: Annotated[str, typer.Argument(help="Group name, e.g. syndicat-numerique-44")],
     label: Annotated[str, typer.Option(help="Display name")] = "",
     kind: Annotated[str, typer.Option(help="syndicat, epci or autre")] = "syndicat",
-    member: Annotated[Optional[list[str]], typer.Option(help="SIREN of a member (repeatable)")] = None,
+    member: Annotated[list[str] | None, typer.Option(help="SIREN of a member (repeatable)")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create (or update) a group, adding the given members."""
@@ -125,8 +125,8 @@ def group_add(
 @group_app.command("members")
 def group_members_cmd(
     name: Annotated[str, typer.Argument(help="Group name")],
-    add: Annotated[Optional[list[str]], typer.Option(help="SIREN to add (repeatable)")] = None,
-    remove: Annotated[Optional[list[str]], typer.Option(help="SIREN to remove (repeatable)")] = None,
+    add: Annotated[list[str] | None, typer.Option(help="SIREN to add (repeatable)")] = None,
+    remove: Annotated[list[str] | None, typer.Option(help="SIREN to remove (repeatable)")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Add or remove members; prints the members."""
@@ -162,8 +162,8 @@ def group_delete(name: Annotated[str, typer.Argument(help="Group name")], data_d
 
 def annuler(
     document_id: Annotated[str, typer.Argument(help="The acknowledged acte to cancel")],
-    api_url: Annotated[Optional[str], typer.Option("--api", help="API base URL (default: from endpoints.json)")] = None,
-    key: Annotated[Optional[str], typer.Option("--key", help="Operator API key (default: $DEMATBUS_API_KEY)")] = None,
+    api_url: Annotated[str | None, typer.Option("--api", help="API base URL (default: from endpoints.json)")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Operator API key (default: $DEMATBUS_API_KEY)")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Cancel an acte the préfecture acknowledged (6-1 Annulation); it turns `cancelled` at the ARAnnulation."""

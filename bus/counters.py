@@ -159,7 +159,7 @@ class LiveCounters:
         if not self.full_pass_done:
             # After a start (tables recovered from their changelog): write everything once and
             # rebuild the Prometheus sums.
-            keys = [str(k) for k in self.counts.keys()]
+            keys = [str(k) for k in self.counts]
             self.totals.clear()
             for key in keys:
                 k = CounterKey.decode(key)

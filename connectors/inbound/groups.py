@@ -11,7 +11,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from bus.groups import GroupError, delete_group, group_members, list_groups, save_group, set_members
+from bus.groups import (
+    GroupError,
+    delete_group,
+    group_members,
+    list_groups,
+    save_group,
+    set_members,
+)
 from bus.store.apikeys import in_scope
 from bus.store.models import ApiKey
 from connectors.inbound.auth import ApiError, Key, require_role, require_scope

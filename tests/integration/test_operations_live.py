@@ -26,7 +26,11 @@ from connectors.signature.pdf import make_pdf
 from schemas.actes.messages import parse_actes_message
 from schemas.xml import validate
 from tests.integration.conftest import Bus, start_bus
-from tests.integration.test_helios_pipeline import PES_SIREN, deposit_pes, unsigned_sample
+from tests.integration.test_helios_pipeline import (
+    PES_SIREN,
+    deposit_pes,
+    unsigned_sample,
+)
 
 SIRENS = ["214400152", "210600235", "491011698"]
 OUTCOMES = ("deposited", "signed", "transmitted", "acknowledged", "rejected", "archived", "delivered", "error")
@@ -52,7 +56,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
                     receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
