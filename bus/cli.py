@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from bus.cli_ops import register as register_ops
 from bus.cli_report import report
 from bus.config import Settings
 
@@ -508,6 +509,7 @@ def replay(
     url, api_key = _client_config(api_url, key, None, data_dir)
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        found: list[dict[str, Any]] = []
         if document_id:
             targets = [document_id]
         else:
@@ -515,11 +517,10 @@ def replay(
             resp = client.post("/api/v1/replay", json=body)
             if resp.status_code != 200:
                 _api_error(resp)
-            targets = [d["id"] for d in resp.json()["would_replay"]]
+            found = resp.json()["would_replay"]
+            targets = [d["id"] for d in found]
         if dry_run:
-            console.print(f"{len(targets)} document(s) would be replayed")
-            for target in targets:
-                console.print(f"  {target}")
+            _print_dry_run(targets, found)
             return
         with Progress(console=err) as progress:
             task = progress.add_task("replaying", total=len(targets))
@@ -529,6 +530,15 @@ def replay(
                     _api_error(resp)
                 progress.advance(task)
     console.print(f"[green]{len(targets)} document(s) replayed[/green]")
+
+
+def _print_dry_run(targets: list[str], found: list[dict[str, Any]]) -> None:
+    console.print(f"{len(targets)} document(s) would be replayed")
+    table = Table("id", "siren", "flow", "stage", "reason")
+    for row in found or [{"id": t} for t in targets]:
+        table.add_row(row["id"], row.get("siren") or "", row.get("flow") or "", row.get("stage") or "",
+                      (row.get("reason") or "")[:100])
+    console.print(table)
 
 
 @app.command()
@@ -592,28 +602,42 @@ def pes_memory(
 
 
 @journal_app.command("verify")
-def journal_verify(document_id: str, data_dir: DataDir = None) -> None:
-    """Recompute a document's hash chain; exit 1 if it was tampered with."""
+def journal_verify(
+    document_id: Annotated[Optional[str], typer.Argument(help="One document (default: every chain)")] = None,
+    id_: Annotated[Optional[str], typer.Option("--id", help="One document (default: every chain)")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Recompute the hash chains (one document, or all); exit 1 naming each broken entry."""
     from bus.store import journal
     from bus.store.db import Store
 
-    async def run() -> journal.ChainReport:
+    target = id_ or document_id
+
+    async def run() -> tuple[int, list[journal.ChainReport]]:
         store = Store(_settings(data_dir).db_url)
         try:
             async with store.sessions() as session:
-                return await journal.verify_chain(session, document_id)
+                if target is None:
+                    return await journal.verify_all(session)
+                one = await journal.verify_chain(session, target)
+                return (1 if one.entries else 0), ([] if one.valid else [one])
         finally:
             await store.close()
 
-    report = asyncio.run(run())
-    if report.entries == 0:
-        _fail(f"no journal for {document_id}")
-    if not report.valid:
-        _fail(f"journal of {document_id} is BROKEN at entry {report.broken_at} ({report.entries} entries)")
-    console.print(f"[green]journal of {document_id} is intact[/green] ({report.entries} entries)")
+    checked, broken = asyncio.run(run())
+    if target is not None and checked == 0:
+        _fail(f"no journal for {target}")
+    for report_ in broken:
+        err.print(f"[red]journal of {report_.document_id} is BROKEN at entry {report_.broken_at}[/red] "
+                  f"({report_.entries} entries)")
+    if broken:
+        raise typer.Exit(1)
+    what = f"journal of {target}" if target else f"{checked} journal chain(s)"
+    console.print(f"[green]{what} intact[/green]")
 
 
 app.command()(report)
+register_ops(app, collectivite_app)
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ def report(
     year: Annotated[int, typer.Option(help="Calendar year, e.g. 2017")],
     siren: Annotated[list[str] | None, typer.Option(help="SIREN (repeatable); default: every collectivité")] = None,
     flow: Annotated[str | None, typer.Option(help="Only this flow (actes, helios…)")] = None,
+    group: Annotated[str | None, typer.Option(help="A collectivité group: roll up over its members")] = None,
     format: Annotated[ReportFormat, typer.Option("--format", help="csv, json or html")] = ReportFormat.csv,
     output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var)")] = None,
@@ -47,11 +48,26 @@ def report(
     async def run():  # type: ignore[no-untyped-def]
         store = Store(url)
         try:
-            return await volumes(store, year=year, sirens=list(siren) if siren else None, flow=flow)
+            sirens = list(siren) if siren else None
+            if group:
+                from bus.groups import group_members
+
+                async with store.sessions() as session:
+                    members = await group_members(session, group)
+                sirens = members if sirens is None else [s for s in sirens if s in members]
+            result = await volumes(store, year=year, sirens=sirens, flow=flow)
+            result.group = group
+            return result
         finally:
             await store.close()
 
-    result = asyncio.run(run())
+    from bus.groups import GroupError
+
+    try:
+        result = asyncio.run(run())
+    except GroupError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
     if format is ReportFormat.csv:
         text = result.to_csv()
     elif format is ReportFormat.json:

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     connector_timeout: float = 30.0
     worker_metrics_port: int | None = None  # DEMATBUS_WORKER_METRICS_PORT: the worker's /metrics (off by default)
 
+    # Webhooks (bus.webhooks): retried with exponential backoff, then left as failed
+    webhook_retry_backoff: float = 1.0
+    webhook_retry_backoff_max: float = 600.0
+    webhook_max_attempts: int = 15
+    webhook_timeout: float = 10.0
+
     # Télétransmission identity (agreed with the ministry)
     tdt_trigramme: str = "DMB"
     tdt_quadrigramme: str = "EACT"

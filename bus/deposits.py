@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bus import moves
 from bus.blobs import BlobRef, BlobStore, BlobTooLarge
 from bus.config import Settings
 from bus.metrics import observe_deposit
@@ -108,13 +109,16 @@ class Depositor:
         doc_id = str(uuid.uuid4())
         try:
             async with self.store.transaction() as session:
-                session.add(Document(id=doc_id, flow=flow, siren=siren, state="deposited", meta=meta,
-                                     api_key_id=actor, idempotency_key=idempotency_key, business_key=business_key))
+                doc = Document(id=doc_id, flow=flow, siren=siren, state="deposited", meta=meta,
+                               api_key_id=actor, idempotency_key=idempotency_key, business_key=business_key)
+                session.add(doc)
                 for info, ref in stored:
                     session.add(FileRow(document_id=doc_id, role=info.role, name=info.name, size=ref.size,
                                         sha256=ref.sha256, media_type=info.media_type))
                 await session.flush()
-                await journal.append(session, doc_id, "deposited", "deposited", {"by": actor, "files": len(stored)})
+                entry = await journal.append(session, doc_id, "deposited", "deposited",
+                                             {"by": actor, "files": len(stored)})
+                moves.announce(session, doc, entry)
                 emit_event(session, Event(type="deposited", document_id=doc_id, siren=siren))
         except IntegrityError:
             # A concurrent deposit won the race: same Idempotency-Key (answer with its document)

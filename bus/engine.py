@@ -14,7 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.flows.definition import FlowDefinition, StageDefinition, load_flow
-from bus import metrics
+from bus import metrics, moves
 from bus.store import journal
 from bus.store.db import Store
 from bus.store.models import Collectivite, DeadLetter, Document, utcnow
@@ -134,5 +134,7 @@ class Engine:
         if reason:
             doc.reason = reason
         await session.flush()  # version check happens here
-        await journal.append(session, doc.id, event, state, {k: v for k, v in detail.items() if v is not None})
+        entry = await journal.append(session, doc.id, event, state,
+                                     {k: v for k, v in detail.items() if v is not None})
+        moves.announce(session, doc, entry)
         await metrics.record_move(session, doc, state, event)

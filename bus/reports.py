@@ -77,6 +77,7 @@ class VolumeReport:
     total: VolumeTotal
     sirens: list[str] | None = None  # the filter asked for (None: every collectivité)
     flow: str | None = None  # the flow filter
+    group: str | None = None  # the collectivité group the SIRENs are the members of
     tz: str = DEFAULT_TZ
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
 
@@ -93,7 +94,7 @@ class VolumeReport:
             "year": self.year,
             "timezone": self.tz,
             "states": list(OUTCOMES),
-            "filters": {"sirens": self.sirens, "flow": self.flow},
+            "filters": {"sirens": self.sirens, "flow": self.flow, "group": self.group},
             "generated_at": self.generated_at.isoformat(),
             "rows": [{"siren": r.siren, "name": r.name, "flow": r.flow, "month": r.month_label(self.year),
                       **r.counts} for r in self.rows],
@@ -300,6 +301,8 @@ def _html(report: VolumeReport) -> str:
     filters = []
     if report.flow:
         filters.append(f"flux {escape(report.flow)}")
+    if report.group:
+        filters.append(f"groupe {escape(report.group)}")
     if report.sirens is not None:
         filters.append("SIREN " + escape(", ".join(report.sirens)))
     body = [

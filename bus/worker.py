@@ -14,17 +14,19 @@ from typing import Any
 
 import faust
 
-from bus import metrics
+from bus import metrics, webhooks
+from bus.annulation import AnnulationRunner
 from bus.assignment import record_assignment
 from bus.blobs import BlobStore
 from bus.config import Settings
+from bus.counters import LiveCounters
 from bus.engine import Engine
 from bus.flows.definition import stage_kinds
 from bus.reconciler import reconcile
 from bus.relay import relay_forever
 from bus.stages.runner import RunnerSettings, StageRunner
 from bus.store.db import Store
-from bus.topics import EVENTS, command_topic
+from bus.topics import EVENTS, MOVES, command_topic
 from connectors.registry import ConnectorRegistry
 from schemas.events import Command, Event
 
@@ -71,13 +73,15 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     blobs = BlobStore(settings.blob_dir, settings.keys_dir)
     registry = ConnectorRegistry(f"http://{settings.host}:{settings.simulators_port}", settings.connector_timeout)
     engine = Engine(store)
-    runner = StageRunner(store, blobs, registry, RunnerSettings(
+    runner_settings = RunnerSettings(
         max_attempts=settings.max_attempts,
         retry_backoff=settings.retry_backoff,
         retry_backoff_max=settings.retry_backoff_max,
         poll_interval=settings.poll_interval,
         lease=settings.connector_timeout * 2 + 5,
-    ))
+    )
+    runner = StageRunner(store, blobs, registry, runner_settings)
+    annulations = AnnulationRunner(store, blobs, registry, runner_settings)
 
     events = app.topic(EVENTS, key_type=str, value_type=bytes, value_serializer="json", key_serializer="raw")
     topics = {
@@ -85,7 +89,12 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
                         key_serializer="raw")
         for kind in stage_kinds()
     }
-    by_name = {EVENTS: events, **{command_topic(k): t for k, t in topics.items()}}
+    moves_topic = app.topic(MOVES, key_type=str, value_type=bytes, value_serializer="json", key_serializer="raw")
+    by_name = {EVENTS: events, MOVES: moves_topic, **{command_topic(k): t for k, t in topics.items()}}
+    LiveCounters(app, store, moves_topic, settings.topic_partitions)
+    webhooks.install(app, store, moves_topic, webhooks.DeliverySettings(
+        backoff=settings.webhook_retry_backoff, backoff_max=settings.webhook_retry_backoff_max,
+        max_attempts=settings.webhook_max_attempts, timeout=settings.webhook_timeout))
 
     async def publish(topic: str, key: str, payload: dict[str, Any]) -> Any:
         return await by_name[topic].send(key=key.encode(), value=payload)
@@ -126,6 +135,10 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     @app.timer(settings.poll_interval)
     async def poll_submitted() -> None:
         await runner.poll_due()
+
+    @app.timer(settings.poll_interval)
+    async def annulations_due() -> None:
+        await annulations.process_due()
 
     @app.timer(max(settings.retry_backoff / 2, 0.5))
     async def retry_due() -> None:

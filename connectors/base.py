@@ -103,3 +103,15 @@ class StageConnector(Protocol):
         """Ask the remote side where the effect stands; ``done``/``rejected`` carry the result."""
 
     async def aclose(self) -> None: ...
+
+
+class CancellingConnector(Protocol):
+    """A connector that can cancel an effect the remote side already acknowledged (ACTES
+    annulation 6-1 → ARAnnulation 6-2)."""
+
+    async def cancel(self, remote_id: str) -> tuple[str | None, list[OutputFile]]:
+        """Ask for the cancellation of ``remote_id``. Returns the cancellation's own remote id and
+        files (None when one is already under way: an earlier request got through)."""
+
+    async def cancellation(self, remote_id: str, cancel_id: str | None) -> StageResult:
+        """Where the cancellation stands: ``done`` once the other side acknowledged it."""

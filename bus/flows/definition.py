@@ -63,6 +63,8 @@ class FlowDefinition(BaseModel):
     read_role: str | None = None
     # A batch flow takes a manifest and many files; dotted path of its manifest reader.
     batch: str | None = None
+    cancellable_stage: str | None = None  # the stage whose acknowledged effect can be cancelled (bus.annulation)
+    volume_counts: str | None = None  # `module:function(metadata) -> {name: n}`: extra volumes counted
 
     def stage(self, name: str) -> StageDefinition:
         for stage in self.stages:

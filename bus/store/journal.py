@@ -72,3 +72,33 @@ async def verify_chain(session: AsyncSession, document_id: str) -> ChainReport:
             return ChainReport(document_id, len(rows), False, row.seq)
         prev = row.hash
     return ChainReport(document_id, len(rows), True)
+
+
+async def verify_all(session: AsyncSession, batch: int = 5000) -> tuple[int, list[ChainReport]]:
+    """Check every document's chain, streaming the journal in (document, seq) order. Returns how
+    many chains were checked and the broken ones (each with its first broken entry)."""
+    broken: list[ChainReport] = []
+    checked = 0
+    current: str | None = None
+    prev, count, expected, bad_at = GENESIS, 0, 1, None
+
+    def close() -> None:
+        if current is not None and bad_at is not None:
+            broken.append(ChainReport(current, count, False, bad_at))
+
+    result = await session.stream(
+        select(JournalEntry).order_by(JournalEntry.document_id, JournalEntry.seq).execution_options(yield_per=batch)
+    )
+    async for row in result.scalars():
+        if row.document_id != current:
+            close()
+            current, prev, count, expected, bad_at = row.document_id, GENESIS, 0, 1, None
+            checked += 1
+        count += 1
+        if bad_at is None:
+            recomputed = entry_hash(prev, row.document_id, row.seq, row.at, row.event, row.state, row.detail)
+            if row.seq != expected or row.prev_hash != prev or row.hash != recomputed:
+                bad_at = row.seq
+        prev, expected = row.hash, expected + 1
+    close()
+    return checked, broken

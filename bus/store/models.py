@@ -6,6 +6,8 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
+    PrimaryKeyConstraint,
     JSON,
     Date,
     DateTime,
@@ -184,3 +186,90 @@ class BatchDocument(Base):
     batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), primary_key=True)
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True, unique=True)
     matricule: Mapped[str] = mapped_column(String(30))
+# -- operations (branch ops): live counters, webhooks, collectivité groups -----------------------
+
+
+class LiveCounter(Base):
+    """Snapshot of the worker's live counters (bus.counters), one row per siren × flow × day × metric."""
+
+    __tablename__ = "live_counters"
+    __table_args__ = (PrimaryKeyConstraint("siren", "flow", "day", "metric", name="pk_live_counters"),)
+
+    siren: Mapped[str] = mapped_column(String(9))
+    flow: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date] = mapped_column(Date, index=True)
+    metric: Mapped[str] = mapped_column(String(60))
+    value: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Base):
+    """A collectivité's endpoint notified of every state change of its documents (bus.webhooks)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    siren: Mapped[str] = mapped_column(ForeignKey("collectivites.siren"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One state change to POST to one webhook: pending -> delivered, or failed after the last try."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("webhook_id", "event_id", name="uq_webhook_deliveries_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id"), index=True)
+    event_id: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CollectiviteGroup(Base):
+    """A syndicat and its members, an EPCI and its communes: reports roll up over the members."""
+
+    __tablename__ = "collectivite_groups"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    kind: Mapped[str] = mapped_column(String(20), default="syndicat")  # syndicat, epci, autre
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CollectiviteGroupMember(Base):
+    __tablename__ = "collectivite_group_members"
+    __table_args__ = (PrimaryKeyConstraint("group_name", "siren", name="pk_collectivite_group_members"),)
+
+    group_name: Mapped[str] = mapped_column(ForeignKey("collectivite_groups.name"))
+    siren: Mapped[str] = mapped_column(ForeignKey("collectivites.siren"), index=True)
+
+
+class AnnulationEffect(Base):
+    """Ledger of cancellations (bus.annulation), like `effects` for the stages: intent recorded
+    before the remote call; intent/retry -> submitted -> done | rejected | failed."""
+
+    __tablename__ = "annulations"
+    __table_args__ = (UniqueConstraint("document_id", "generation", name="uq_annulations_generation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    target_id: Mapped[str] = mapped_column(String(200))  # the remote id of the effect to cancel
+    remote_id: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the cancellation's own id
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

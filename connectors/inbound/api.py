@@ -30,6 +30,11 @@ from bus.store.models import File as FileRow
 from bus.metrics import metrics_endpoint
 from bus.batches import BatchDepositor
 from connectors.inbound import batches, operations, reports
+from connectors.inbound import operations, reports
+from connectors.inbound import annulation as ops_annulation
+from connectors.inbound import counters as ops_counters
+from connectors.inbound import groups as ops_groups
+from connectors.inbound import webhooks as ops_webhooks
 from connectors.inbound.auth import ApiError, Key, error_response, require_role, require_scope
 from connectors.inbound.views import DocumentView, document_view
 from schemas.errors import SchemaError
@@ -59,6 +64,10 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(operations.router)
     app.include_router(reports.router)
     app.include_router(batches.router)
+    app.include_router(ops_counters.router)
+    app.include_router(ops_groups.router)
+    app.include_router(ops_webhooks.router)
+    app.include_router(ops_annulation.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     @app.exception_handler(ApiError)

@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from bus.flows.definition import flow_names
 from bus.reports import volumes
-from connectors.inbound.auth import ApiError, Key, require_role, require_scope
+from connectors.inbound.auth import ApiError, Key, require_role
+from connectors.inbound.scope import requested_sirens
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 REPORT_ROLES = ("reporter", "operator", "admin")
@@ -34,6 +35,7 @@ async def volumes_report(
     year: Annotated[int | None, Query(description="Calendar year (default: this year)")] = None,
     siren: Annotated[list[str] | None, Query(description="SIREN (repeatable); default: every SIREN of the key")] = None,
     flow: Annotated[str | None, Query(description="Only this flow (actes, helios…)")] = None,
+    group: Annotated[str | None, Query(description="A collectivité group: roll up over its members")] = None,
     format: Annotated[ReportFormat, Query(description="json, csv or html")] = ReportFormat.json,
 ) -> Any:
     require_role(key, *REPORT_ROLES)
@@ -42,14 +44,10 @@ async def volumes_report(
         raise ApiError(422, "invalid_year", f"Année invalide / invalid year {year}")
     if flow is not None and flow not in flow_names():
         raise ApiError(422, "unknown_flow", f"Flux inconnu / unknown flow {flow!r}; flows: {', '.join(flow_names())}")
-    if siren:
-        for s in siren:
-            require_scope(key, s)
-        sirens: list[str] | None = list(dict.fromkeys(siren))
-    else:
-        sirens = None if "*" in key.sirens else list(key.sirens)
+    sirens = await requested_sirens(request, key, siren, group)
 
     report = await volumes(request.app.state.store, year=year, sirens=sirens, flow=flow)
+    report.group = group
     if format is ReportFormat.csv:
         return Response(report.to_csv(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="volumes-{year}.csv"'})

@@ -664,6 +664,7 @@ class S2lowSimulator:
             if other.type == 6 and other.related_transaction_id == acte.id and other.status not in (-1,):
                 raise CreateRefused("Une annulation est déjà en cours pour cette transaction")
         now = self.clock.now()
+        built = self._annulation_archive(acte, now.date())
         new_id = self.state.next_transaction_id
         self.state.next_transaction_id += 1
         cancel = Transaction(
@@ -671,12 +672,38 @@ class S2lowSimulator:
             date_decision=acte.date_decision, objet=acte.objet, classification=acte.classification,
             classification_date=acte.classification_date, typologies=[], created_at=now.timestamp(),
             status=1, outcome="ack", id_acte=acte.id_acte, related_transaction_id=acte.id,
+            archive_name=built.name, archive_data=built.data, enveloppe_name=built.enveloppe_name,
+            enveloppe_xml=built.enveloppe_xml, acte_xml=built.acte_xml,
+            files=[StoredFile(self._file_id(), built.acte_xml_name, built.acte_xml_name, "application/xml",
+                              built.acte_xml)],
         )
         self._set_status(cancel, 1, cancel.created_at, "Posté")
         self.state.transactions[new_id] = cancel
         self.count("cancel_ok")
         self.save()
         return cancel
+
+    def _annulation_archive(self, acte: Transaction, day: date) -> Any:
+        """The 6-1 transmission archive: enveloppe + Annulation message, both XSD-validated by the
+        builders; the message name reuses the acte's date, numéro and nature (protocols.md §1.3)."""
+        from schemas.actes.archive import Emetteur, build_message_archive
+        from schemas.actes.messages import build_annulation
+
+        auth = self.state.authorities[acte.siren]
+        day_key = f"{acte.siren}:{day:%Y%m%d}"
+        serial = self.state.serials.get(day_key, 0) + 1
+        message_name = naming.business_file_name(
+            auth["departement"], acte.siren, date.fromisoformat(acte.date_decision), acte.numero, acte.nature,
+            type_code="6-1", index=0,
+        )
+        built = build_message_archive(
+            emetteur=Emetteur(acte.siren, auth["departement"], auth.get("arrondissement", "0"), auth.get("nature", "31")),
+            message_name=message_name, message_xml=build_annulation(id_acte=acte.id_acte), files=[],
+            trigramme=self.settings.trigramme, quadrigramme=self.settings.quadrigramme, serial=serial, day=day,
+            return_emails=[self.settings.tdt_email],
+        )
+        self.state.serials[day_key] = serial
+        return built
 
     # -------------------------------------------------------------- admin views
 

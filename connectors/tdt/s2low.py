@@ -6,6 +6,10 @@
 * ``lookup`` finds a transaction already created for the job's numéro interne through the
   simulator extension ``actes_transac_find.php`` (real S²low has no such call: there, the duplicate
   numéro KO is the only signal, and it is handled in ``submit``).
+* ``cancel`` posts ``actes_transac_cancel.php`` for an acknowledged acte (S²low sends the 6-1
+  Annulation) and fetches that transaction's archive (role ``annulation_archive``);
+  ``cancellation`` is done when the acte's status is 0 with the ARAnnulation 6-2 (role
+  ``ar_annulation``), rejected when the annulation transaction went to -1.
 * ``poll`` reads ``actes_transac_get_status.php``: 1/2/3 pending; 4 done with the ARActe (role
   ``aracte``), the stamped acte (``stamped_document``) and the bordereau (``bordereau``); -1
   rejected with the préfecture's anomaly (role ``anomalie``) when there is one.
@@ -45,6 +49,8 @@ ARCHIVE = "/modules/actes/actes_transac_get_archive.php"
 FILES_LIST = "/modules/actes/actes_transac_get_files_list.php"
 DOWNLOAD = "/modules/actes/actes_download_file.php"
 BORDEREAU = "/modules/actes/actes_create_pdf.php"
+CANCEL = "/modules/actes/actes_transac_cancel.php"
+CANCEL_PENDING_MARKER = "annulation est déjà en cours"
 PENDING_STATUSES = {1, 2, 3, 17, 18}
 DUPLICATE_MARKER = "même numéro interne existe déjà"
 # S²low stores the subject in ISO-8859-1 (after a cp1252 clean-up): map the usual typographic
@@ -268,3 +274,49 @@ class S2lowConnector(S2lowClient):
                 name = f"ANO_{remote_id}.xml"
             files.append(OutputFile(name=name, role="anomalie", data=xml, media_type="application/xml"))
         return StageResult(status="rejected", reason=message, fields=fields, files=files)
+
+    # ------------------------------------------------------------------ annulation (6-1 → 6-2)
+
+    async def cancel(self, remote_id: str) -> tuple[str | None, list[OutputFile]]:
+        answer = await self._answer("POST", CANCEL, data={"api": "1", "id": remote_id})
+        if answer.ok:
+            if not answer.lines or not answer.lines[0].isdigit():
+                raise ConnectorError(f"S²low: cancel answered OK without an id: {answer.text!r}")
+            cancel_id = answer.lines[0]
+            files = await self._archive(cancel_id)
+            return cancel_id, [OutputFile(f.name, "annulation_archive", f.data, f.media_type) for f in files]
+        if CANCEL_PENDING_MARKER in answer.text:
+            return None, []
+        raise PermanentConnectorError(f"S²low: {answer.text}")
+
+    async def _status(self, transaction_id: str) -> tuple[int, bytes]:
+        answer = await self._answer("GET", STATUS, params={"transaction": transaction_id})
+        if not answer.ok:
+            raise PermanentConnectorError(f"S²low: status of {transaction_id}: {answer.text}")
+        status_line, _, payload = answer.payload.partition(b"\n")
+        try:
+            return int(status_line.strip()), payload.strip()
+        except ValueError as exc:
+            raise ConnectorError(f"S²low: unreadable status {status_line[:40]!r}") from exc
+
+    async def cancellation(self, remote_id: str, cancel_id: str | None) -> StageResult:
+        status, payload = await self._status(remote_id)
+        if status == 0:
+            try:
+                message = parse_actes_message(payload, check_xsd=True)
+            except SchemaError as exc:
+                raise ConnectorError(f"S²low: unreadable ARAnnulation for {remote_id}: {exc.message}") from exc
+            if message.root != "ARAnnulation":
+                raise ConnectorError(f"S²low: expected an ARAnnulation for {remote_id}, got {message.root}")
+            id_acte = message.fields["id_acte"]
+            received = message.fields.get("date_reception")
+            name = response_file_name("6-2", 1, id_acte=id_acte)
+            return StageResult(status="done", files=[OutputFile(name, "ar_annulation", payload, "application/xml")],
+                               fields={"id_acte": id_acte, "annulation_date_reception":
+                                       received.isoformat() if received else None})
+        if cancel_id:
+            cancel_status, cancel_payload = await self._status(cancel_id)
+            if cancel_status == -1:
+                reason = cancel_payload.partition(b"\n")[0].decode("iso-8859-1").strip() or "Erreur"
+                return StageResult(status="rejected", reason=f"Annulation refusée : {reason}")
+        return StageResult(status="pending", fields={"tdt_status": status})

@@ -57,7 +57,7 @@ async def test_json_equals_the_journal_for_every_scope(client, store, keys) -> N
                             headers=auth(seeded.keys["operator_ab"]))
     assert resp.status_code == 200
     assert resp.json()["totals"]["total"] == seeded.totals(SIREN_B, "helios")
-    assert resp.json()["filters"] == {"sirens": [SIREN_B], "flow": "helios"}
+    assert resp.json()["filters"] == {"sirens": [SIREN_B], "flow": "helios", "group": None}
 
 
 @pytest.mark.parametrize(("key", "params", "status", "code"), [

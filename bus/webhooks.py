@@ -1,0 +1,202 @@
+"""Webhooks: every state change of a collectivité's documents is POSTed to the URLs it registered.
+
+Driven by the `dematbus.moves` topic (bus.moves), never by the flow itself: the worker's webhook
+agent turns each move into one `webhook_deliveries` row per active webhook of the SIREN (unique
+per webhook and event id, so a redelivered move adds nothing), and a timer POSTs the due rows. A
+slow or dead receiver therefore delays only its own notifications, never a document.
+
+The request: JSON body (see `payload`), headers `X-Dematbus-Event-Id` (stable across retries: the
+receiver deduplicates with it), `X-Dematbus-Signature: sha256=<hex HMAC-SHA256 of the raw body
+with the webhook's secret>`. Any 2xx is a success; anything else (or no answer) is retried with
+exponential backoff up to `webhook_max_attempts`, then the delivery is `failed` (visible in the
+deliveries list). The secret is kept as is in the store: it is needed to sign.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bus.store.db import Store
+from bus.store.models import Collectivite, Webhook, WebhookDelivery, utcnow
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Dematbus-Signature"
+EVENT_HEADER = "X-Dematbus-Event-Id"
+
+
+class WebhookError(ValueError):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def payload(move: dict[str, Any]) -> dict[str, Any]:
+    return {"event_id": move["event_id"], "type": "document.state_changed",
+            **{k: move[k] for k in ("document_id", "siren", "flow", "state", "event", "seq", "at")}}
+
+
+def encode(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+# -- registration --------------------------------------------------------------------------------
+
+
+def check_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
+        raise WebhookError(422, "invalid_webhook_url", "URL de webhook invalide (http(s)://…) / invalid webhook URL")
+    return url
+
+
+async def register(session: AsyncSession, siren: str, url: str, secret: str | None, by: str) -> tuple[Webhook, str]:
+    """Returns the webhook and its secret (generated when none is given)."""
+    check_url(url)
+    if secret is not None and not 16 <= len(secret) <= 200:
+        raise WebhookError(422, "invalid_webhook_secret", "Le secret doit faire 16 à 200 caractères / "
+                                                          "the secret must be 16 to 200 characters")
+    if await session.get(Collectivite, siren) is None:
+        raise WebhookError(404, "collectivite_not_found", f"Collectivité inconnue / unknown collectivité {siren}")
+    secret = secret or secrets.token_urlsafe(32)
+    hook = Webhook(siren=siren, url=url, secret=secret, active=True, created_by=by)
+    session.add(hook)
+    await session.flush()
+    return hook, secret
+
+
+async def webhooks_of(session: AsyncSession, sirens: list[str] | None) -> list[Webhook]:
+    query = select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)
+    if sirens is not None:
+        query = query.where(Webhook.siren.in_(sirens or [""]))
+    return list((await session.execute(query)).scalars())
+
+
+# -- worker side ---------------------------------------------------------------------------------
+
+
+async def enqueue(store: Store, move: dict[str, Any]) -> int:
+    """One delivery row per active webhook of the move's SIREN; returns how many were added."""
+    async with store.sessions() as session:
+        hooks = [h.id for h in await webhooks_of(session, [move["siren"]])]
+    added = 0
+    for hook_id in hooks:
+        try:
+            async with store.transaction() as session:
+                session.add(WebhookDelivery(webhook_id=hook_id, event_id=move["event_id"], payload=payload(move)))
+            added += 1
+        except IntegrityError:
+            pass  # the move was redelivered: already queued
+    return added
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    backoff: float = 1.0
+    backoff_max: float = 600.0
+    max_attempts: int = 15
+    timeout: float = 10.0
+
+    def delay(self, attempts: int) -> float:
+        return min(self.backoff * 2 ** max(attempts - 1, 0), self.backoff_max)
+
+
+class Dispatcher:
+    """POSTs due deliveries. Each row is claimed with a conditional UPDATE (lease), so several
+    workers never send the same row at the same time."""
+
+    def __init__(self, store: Store, settings: DeliverySettings, client: httpx.AsyncClient | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.client = client or httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False)
+
+    async def run_due(self, batch: int = 50) -> int:
+        now = utcnow()
+        async with self.store.sessions() as session:
+            rows = (await session.execute(
+                select(WebhookDelivery, Webhook)
+                .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_at <= now)
+                .order_by(WebhookDelivery.next_at, WebhookDelivery.id).limit(batch)
+            )).tuples().all()
+        claimed = [(d, h) for d, h in rows if await self._claim(d, now)]
+        await asyncio.gather(*(self._deliver(d, h) for d, h in claimed))
+        return len(claimed)
+
+    async def _claim(self, delivery: WebhookDelivery, now: datetime) -> bool:
+        lease = now + timedelta(seconds=self.settings.timeout * 2 + 5)
+        async with self.store.transaction() as session:
+            result = await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery.id, WebhookDelivery.status == "pending",
+                       WebhookDelivery.next_at == delivery.next_at)
+                .values(next_at=lease, attempts=WebhookDelivery.attempts + 1)
+            )
+        return result.rowcount == 1
+
+    async def _deliver(self, delivery: WebhookDelivery, hook: Webhook) -> None:
+        body = encode(delivery.payload)
+        headers = {"Content-Type": "application/json", EVENT_HEADER: delivery.event_id,
+                   SIGNATURE_HEADER: sign(hook.secret, body), "User-Agent": "dematbus-webhooks"}
+        error: str | None = None
+        try:
+            response = await self.client.post(hook.url, content=body, headers=headers)
+            if not 200 <= response.status_code < 300:
+                error = f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+        attempts = delivery.attempts + 1
+        values: dict[str, Any]
+        if error is None:
+            values = {"status": "delivered", "delivered_at": utcnow(), "last_error": None}
+        elif attempts >= self.settings.max_attempts:
+            values = {"status": "failed", "last_error": error}
+            log.warning("webhook %s: %s failed for good: %s", hook.id, delivery.event_id, error)
+        else:
+            values = {"last_error": error, "next_at": utcnow() + timedelta(seconds=self.settings.delay(attempts))}
+        async with self.store.transaction() as session:
+            await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(**values))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def install(app: Any, store: Store, topic: Any, settings: DeliverySettings) -> Dispatcher:
+    """The faust agent (moves → delivery rows) and the delivery timer."""
+    dispatcher = Dispatcher(store, settings)
+
+    @app.agent(topic, name="dematbus.webhooks")
+    async def queue(stream: Any) -> None:
+        async for move in stream:
+            try:
+                await enqueue(store, move)
+            except Exception:
+                log.exception("webhooks: could not queue %s", move)
+
+    @app.timer(0.5)
+    async def deliver() -> None:
+        try:
+            while await dispatcher.run_due():
+                pass
+        except Exception:
+            log.exception("webhooks: delivery round failed")
+
+    return dispatcher
