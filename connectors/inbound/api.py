@@ -28,6 +28,7 @@ from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
 from bus.metrics import metrics_endpoint
+from connectors import console
 from connectors.inbound import operations, reports
 from connectors.inbound.auth import ApiError, Key, error_response, require_role, require_scope
 from connectors.inbound.views import DocumentView, document_view
@@ -56,6 +57,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.store = store
     app.include_router(operations.router)
     app.include_router(reports.router)
+    console.mount(app, settings, blobs)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     @app.exception_handler(ApiError)
