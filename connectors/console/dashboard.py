@@ -14,7 +14,13 @@ from bus.flows.definition import flow_names
 from bus.reports import FLOW_COLOURS, OUTCOMES, VolumeReport, _svg_chart, volumes
 from connectors.console.charts import hbar_svg
 from connectors.console.session import Session
-from connectors.console.web import ConsoleError, ConsoleRoute, render, require, templates
+from connectors.console.web import (
+    ConsoleError,
+    ConsoleRoute,
+    render,
+    require,
+    templates,
+)
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 REPORT_ROLES = ("reporter", "operator", "admin")

@@ -18,8 +18,21 @@ from bus.store.apikeys import in_scope
 from bus.store.models import Document, Effect, JournalEntry
 from bus.store.models import File as FileRow
 from connectors.console import annulation
-from connectors.console.session import CONSOLE_ROLES, Session, clear_cookie, csrf_ok, set_cookie
-from connectors.console.web import STATE_LABELS, ConsoleError, ConsoleRoute, render, require, sessions
+from connectors.console.session import (
+    CONSOLE_ROLES,
+    Session,
+    clear_cookie,
+    csrf_ok,
+    set_cookie,
+)
+from connectors.console.web import (
+    STATE_LABELS,
+    ConsoleError,
+    ConsoleRoute,
+    render,
+    require,
+    sessions,
+)
 from connectors.inbound.views import document_view
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
