@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,6 +14,8 @@ from sqlalchemy import select
 
 from bus.reports import volumes
 from bus.store.models import JournalEntry
+from connectors.console import pages
+from connectors.console.session import load_secret
 from connectors.inbound.api import create_app
 from tests.conftest import SIREN_A, SIREN_B
 from tests.console.console_testlib import Seeded, login, seed
@@ -109,6 +112,27 @@ async def test_documents_filters(operator: httpx.AsyncClient, seeded: Seeded) ->
     assert await found(state="error", flow="actes", siren=SIREN_A) == {ids["voirie"], ids["cantine"]}
     assert await found(du="2026-03-15", au="2026-04-01") == {ids["voirie"], ids["cantine"]}
     assert await found(au="2026-03-02") == {ids["budget"]}
+
+
+async def test_documents_are_paginated(operator: httpx.AsyncClient, seeded: Seeded,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pages, "PER_PAGE", 3)
+    first = await operator.get("/console/documents")
+    assert "page 1 / 2" in first.text and 'rel="next"' in first.text and 'rel="prev"' not in first.text
+    second = await operator.get("/console/documents", params={"page": 2})
+    assert 'rel="prev"' in second.text and 'rel="next"' not in second.text
+    assert len(listed(first.text)) == 3 and len(listed(second.text)) == 1
+    assert listed(first.text) | listed(second.text) == {seeded.ids[k] for k in ("budget", "voirie", "cantine", "pes")}
+    assert listed((await operator.get("/console/documents", params={"page": 3})).text) == set()
+
+
+def test_the_session_secret_is_kept_in_the_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEMATBUS_CONSOLE_SECRET", raising=False)
+    first = load_secret(tmp_path)
+    assert len(first) >= 32 and load_secret(tmp_path) == first
+    assert (tmp_path / "console-secret").stat().st_mode & 0o077 == 0
+    monkeypatch.setenv("DEMATBUS_CONSOLE_SECRET", "from-the-environment")
+    assert load_secret(tmp_path) == "from-the-environment"
 
 
 @pytest.mark.parametrize(("params", "status", "code"), [
