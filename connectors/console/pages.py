@@ -15,7 +15,7 @@ from bus.flows.definition import flow_names
 from bus.replays import OPERATOR_ROLES, ErrorFilter, ReplayRefused
 from bus.search import DocumentFilter, search
 from bus.store.apikeys import in_scope
-from bus.store.models import Document, Effect, JournalEntry
+from bus.store.models import Collectivite, Document, Effect, JournalEntry
 from bus.store.models import File as FileRow
 from connectors.console import annulation
 from connectors.console.session import (
@@ -37,7 +37,7 @@ from connectors.inbound.views import document_view
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 PER_PAGE = 50
-BULK_LIMIT = 1000  # a bulk replay lists and replays at most this many documents at once
+BULK_LIMIT = 500  # a bulk replay lists and replays at most this many documents (one form field each)
 
 Text = Annotated[str | None, Query(max_length=200)]
 
@@ -96,6 +96,15 @@ def _scope_siren(session: Session, siren: str | None) -> str | None:
     return siren or None
 
 
+async def _collectivites(request: Request, session: Session) -> list[tuple[str, str]]:
+    """(SIREN, name) of the key's collectivités, for the filter's list."""
+    query = select(Collectivite.siren, Collectivite.name).order_by(Collectivite.name)
+    if "*" not in session.key.sirens:
+        query = query.where(Collectivite.siren.in_(session.key.sirens))
+    async with request.app.state.store.sessions() as db:
+        return [(siren, name) for siren, name in (await db.execute(query)).tuples()]
+
+
 def _known_flow(flow: str | None) -> str | None:
     if flow and flow not in flow_names():
         raise ConsoleError(422, "unknown_flow", f"Flux inconnu : {flow}")
@@ -116,7 +125,7 @@ async def documents(request: Request, siren: Text = None, flow: Text = None, sta
     found = await search(request.app.state.store, session.key, where, page=page, per_page=PER_PAGE)
     params = {k: v for k, v in {"siren": siren, "flow": flow, "state": state, "du": du, "au": au, "q": q}.items() if v}
     return render(request, "documents.html", found=found, params=params, query=urlencode(params),
-                  flows=flow_names(), states=STATE_LABELS)
+                  flows=flow_names(), states=STATE_LABELS, collectivites=await _collectivites(request, session))
 
 
 async def _document(request: Request, session: Session, document_id: str) -> Document:
@@ -197,7 +206,8 @@ async def errors(request: Request, siren: Text = None, flow: Text = None, stage:
     docs = await replays.in_error(request.app.state.store, session.key, where)
     params = _filter_params(where)
     return render(request, "errors.html", groups=replays.group_by_cause(docs), total=len(docs), params=params,
-                  query=urlencode(params), flows=flow_names(), limit=BULK_LIMIT)
+                  query=urlencode(params), flows=flow_names(), limit=BULK_LIMIT,
+                  collectivites=await _collectivites(request, session))
 
 
 @router.get("/erreurs/rejouer")

@@ -68,7 +68,7 @@ def test_operator_filters_errors_opens_a_failed_acte_and_replays_it(bus: Bus, pa
     expect(page).to_have_url(re.compile(r"/console/erreurs$"))
     expect(page.locator("header .who")).to_contain_text("Opératrice Camille")
 
-    page.fill("input[name=siren]", SIREN)
+    page.select_option("select[name=siren]", SIREN)
     page.fill("input[name=q]", "HTTP 500")
     page.click("form.filters button")
     expect(page).to_have_url(re.compile(r"siren=214400152.*q=HTTP"))

@@ -100,6 +100,8 @@ async def test_documents_filters(operator: httpx.AsyncClient, seeded: Seeded) ->
         return listed(resp.text)
 
     mine = {ids["budget"], ids["voirie"], ids["cantine"], ids["pes"]}
+    page = (await operator.get("/console/documents")).text
+    assert f'<option value="{SIREN_A}"' in page and SIREN_B not in page  # the collectivité list is the key's
     assert await found() == mine  # never SIREN B's document
     assert await found(q="voirie") == {ids["voirie"]}  # objet
     assert await found(q="RUE DES Écoles") == {ids["voirie"]}  # case-insensitive (accents: on PostgreSQL)
