@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.store import journal
 from bus.store.apikeys import in_scope
@@ -85,13 +86,37 @@ def group_by_cause(docs: list[Document]) -> list[ErrorGroup]:
     return sorted(groups.values(), key=lambda g: (-len(g.documents), g.flow, g.stage, g.cause))
 
 
-async def request_replay(store: Store, key: ApiKey, doc: Document) -> None:
+BATCH = 100  # documents replayed per transaction
+
+
+async def _journal_and_emit(session: AsyncSession, key: ApiKey, doc: Document) -> None:
     who = key.name or key.id
-    async with store.transaction() as session:
-        await journal.append(session, doc.id, "replay.requested", doc.state,
-                             {"by": who, "stage": doc.stage, "generation": doc.generation})
-        emit_event(session, Event(type="replay", document_id=doc.id, siren=doc.siren, stage=doc.stage,
-                                  generation=doc.generation, fields={"by": who}))
+    await journal.append(session, doc.id, "replay.requested", doc.state,
+                         {"by": who, "stage": doc.stage, "generation": doc.generation})
+    emit_event(session, Event(type="replay", document_id=doc.id, siren=doc.siren, stage=doc.stage,
+                              generation=doc.generation, fields={"by": who}))
+
+
+async def replay_ids(store: Store, key: ApiKey, ids: list[str]) -> tuple[list[Document], list[tuple[str, str]]]:
+    """Replay these documents, a batch per transaction, each checked as it is now: the ones not
+    the key's or no longer in error are skipped, with why. Returns (replayed, skipped)."""
+    done: list[Document] = []
+    skipped: list[tuple[str, str]] = []
+    wanted = list(dict.fromkeys(ids))
+    for start in range(0, len(wanted), BATCH):
+        chunk = wanted[start:start + BATCH]
+        async with store.transaction() as session:
+            found = {d.id: d for d in (await session.execute(select(Document).where(Document.id.in_(chunk)))).scalars()}
+            for document_id in chunk:
+                doc = found.get(document_id)
+                if doc is None or not in_scope(key, doc.siren):
+                    skipped.append((document_id, f"Document introuvable / no document {document_id}"))
+                elif doc.state != "error":
+                    skipped.append((document_id, f"Pas en erreur / not in error (this one is {doc.state})"))
+                else:
+                    await _journal_and_emit(session, key, doc)
+                    done.append(doc)
+    return done, skipped
 
 
 async def replay_one(store: Store, key: ApiKey, document_id: str) -> Document:
@@ -104,14 +129,15 @@ async def replay_one(store: Store, key: ApiKey, document_id: str) -> Document:
         raise ReplayRefused(409, "not_replayable",
                             f"Seul un document en erreur se rejoue / only a document in error can be replayed "
                             f"(this one is {doc.state})")
-    await request_replay(store, key, doc)
+    async with store.transaction() as session:
+        await _journal_and_emit(session, key, doc)
     return doc
 
 
 async def replay_many(store: Store, key: ApiKey, where: ErrorFilter, *, dry_run: bool) -> list[Document]:
     """Every document in error matching the filter; replayed unless `dry_run`."""
     docs = await in_error(store, key, where)
-    if not dry_run:
-        for doc in docs:
-            await request_replay(store, key, doc)
-    return docs
+    if dry_run:
+        return docs
+    done, _ = await replay_ids(store, key, [d.id for d in docs])
+    return done

@@ -232,10 +232,5 @@ async def bulk_replay(request: Request, csrf: Annotated[str, Form(max_length=100
         raise ConsoleError(422, "nothing_to_replay", "Aucun document à rejouer.")
     if len(ids) > BULK_LIMIT:
         raise ConsoleError(422, "too_many_documents", f"Au plus {BULK_LIMIT} documents par rejeu groupé.")
-    done, skipped = [], []
-    for document_id in ids:
-        try:
-            done.append(await replays.replay_one(request.app.state.store, session.key, document_id[:36]))
-        except ReplayRefused as exc:
-            skipped.append((document_id[:36], exc.message))
+    done, skipped = await replays.replay_ids(request.app.state.store, session.key, [i[:36] for i in ids])
     return render(request, "bulk_replay.html", docs=done, params={}, limit=BULK_LIMIT, done=True, skipped=skipped)
