@@ -17,6 +17,7 @@ from connectors.console.session import Session
 from connectors.console.web import (
     ConsoleError,
     ConsoleRoute,
+    guarded,
     render,
     require,
     templates,
@@ -83,4 +84,4 @@ async def yearly_report(request: Request, year: Year = None, flow: Annotated[str
     if format is Format.json:
         return JSONResponse(report.to_json())
     nav = templates.get_template("report_nav.html").render(year=year, flow=flow or "")
-    return HTMLResponse(report.to_html().replace("<body>", "<body>" + nav, 1))
+    return guarded(HTMLResponse(report.to_html().replace("<body>", "<body>" + nav, 1)))

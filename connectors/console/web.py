@@ -39,9 +39,25 @@ class LoginRequired(Exception):
     pass
 
 
+# Pages run no script, come only from here, are never framed and never cached (they show
+# documents of collectivités).
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def guarded(response: Response) -> Response:
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
 def render(request: Request, template: str, status: int = 200, **context: Any) -> Response:
     context.setdefault("session", getattr(request.state, "console", None))
-    return templates.TemplateResponse(request, template, context, status_code=status)
+    return guarded(templates.TemplateResponse(request, template, context, status_code=status))
 
 
 def error_page(request: Request, status: int, code: str, message: str) -> Response:

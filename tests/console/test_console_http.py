@@ -79,6 +79,7 @@ async def test_wrong_or_unfit_keys_are_refused(client: httpx.AsyncClient, seeded
 async def test_login_then_logout(operator: httpx.AsyncClient) -> None:
     page = await operator.get("/console/documents")
     assert page.status_code == 200 and "Opérateur A" in page.text
+    assert page.headers["cache-control"] == "no-store" and "frame-ancestors 'none'" in page.headers["content-security-policy"]
     out = await operator.post("/console/logout")
     assert out.status_code == 303
     assert (await operator.get("/console/documents")).status_code == 303
