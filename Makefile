@@ -2,9 +2,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install clean chromium
+.PHONY: run test install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,12 +16,17 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/dematbus up --demo
 
-# The browser tests drive Debian's Chromium (Playwright never downloads a browser here).
-chromium:
-	test -x /usr/bin/chromium || ($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium)
-
-test: $(STAMP) chromium
+test: $(STAMP)
 	$(BIN)/python -m pytest -q -ra
 
 clean:
 	rm -rf $(VENV) var *.egg-info
+
+# The browser tests (tests/console) drive Debian's Chromium: installed here when missing, never
+# downloaded by Playwright.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: chromium
+chromium:
+	test -x /usr/bin/chromium || ($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium)
+
+test: chromium
