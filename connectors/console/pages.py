@@ -148,7 +148,8 @@ async def document(request: Request, document_id: str) -> Response:
         effects = list((await db.execute(
             select(Effect).where(Effect.document_id == doc.id).order_by(Effect.generation, Effect.id))).scalars())
     return render(request, "document.html", doc=document_view(doc, files, timeline), effects=effects,
-                  quote=quote, can_annul=annulation.available(doc), replayed=request.query_params.get("rejoue"))
+                  quote=quote, can_annul=annulation.available(doc), replayed=request.query_params.get("rejoue"),
+                  annulled=request.query_params.get("annulation"))
 
 
 @router.get("/documents/{document_id}/fichiers/{name}")
@@ -184,7 +185,7 @@ async def cancel_document(request: Request, document_id: str,
     _check_csrf(session, csrf)
     doc = await _document(request, session, document_id)
     await annulation.request(request.app.state.store, session.key, doc)
-    return RedirectResponse(f"/console/documents/{quote(document_id)}", status_code=303)
+    return RedirectResponse(f"/console/documents/{quote(document_id)}?annulation=1", status_code=303)
 
 
 def _error_filter(session: Session, siren: str | None, flow: str | None, stage: str | None,
