@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from bus.store.apikeys import create_key
 from bus.store.db import Store
+from connectors.console import annulation
 from tests.console.conftest import shot
 from tests.integration.conftest import Bus
 
@@ -174,3 +175,19 @@ def test_manager_reads_the_dashboard_and_the_yearly_report(bus: Bus, page: Page)
     totals = {r["scope"]: r for r in csv.DictReader(io.StringIO(console_csv.split("\n\n")[1]))}
     assert int(totals["total"]["archived"]) >= 1
 
+
+
+def test_operator_cancels_an_acknowledged_acte(bus: Bus, page: Page) -> None:
+    if annulation.hook is None:
+        pytest.skip("annulation is wired at merge: connectors.console.annulation.hook = bus.annulation.request_annulation")
+    doc_id = bus.deposit(SIREN, "CONSOLE_ANNUL")["id"]
+    bus.wait(SIREN, doc_id, states={"archived"}, timeout=120)
+
+    log_in(page, bus, bus.keys["operator"], f"/console/documents/{doc_id}")
+    page.click("#annul")
+    expect(page.get_by_role("status")).to_contain_text("Annulation demandée")
+    wait_for_state(page, "annulé")
+    expect(page.locator("#timeline")).to_contain_text("annulation.acknowledged")
+    expect(page.locator("#timeline")).to_contain_text("by=Opératrice Camille")
+    expect(page.locator("#annul")).to_have_count(0)
+    shot(page, "10-acte-cancelled")

@@ -247,6 +247,7 @@ async def test_annulation_button_waits_for_the_bus_annulation(operator: httpx.As
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The console only hosts the button: the bus's request_annulation is wired into
     `annulation.hook` at merge. Without it there is no button and the route refuses."""
+    monkeypatch.setattr(annulation, "hook", None)
     archived = seeded.ids["budget"]
     page = await operator.get(f"/console/documents/{archived}")
     assert 'id="annul"' not in page.text
