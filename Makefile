@@ -35,3 +35,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var *.egg-info
+
+# The browser tests (tests/console) drive Debian's Chromium: installed here when missing, never
+# downloaded by Playwright.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+.PHONY: chromium
+chromium:
+	test -x /usr/bin/chromium || ($(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y chromium)
+
+test: chromium

@@ -30,6 +30,7 @@ from bus.store.models import File as FileRow
 from bus.metrics import metrics_endpoint
 from bus.batches import BatchDepositor
 from connectors.inbound import batches, operations, reports
+from connectors import console
 from connectors.inbound import operations, reports
 from connectors.inbound import annulation as ops_annulation
 from connectors.inbound import counters as ops_counters
@@ -68,6 +69,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(ops_groups.router)
     app.include_router(ops_webhooks.router)
     app.include_router(ops_annulation.router)
+    console.mount(app, settings, blobs)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     @app.exception_handler(ApiError)

@@ -1,0 +1,25 @@
+"""The web console served by the API process under `/console`: server-rendered pages for
+operators (documents, errors inbox, replay) and managers (dashboard, yearly report)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.responses import FileResponse
+
+from bus.blobs import BlobStore
+from bus.config import Settings
+from connectors.console import dashboard, pages
+from connectors.console.session import Sessions, load_secret
+from connectors.console.web import HERE
+
+
+def mount(app: FastAPI, settings: Settings, blobs: BlobStore) -> None:
+    app.state.console_sessions = Sessions(load_secret(settings.data_dir))
+    app.state.console_blobs = blobs
+    app.include_router(pages.router)
+    app.include_router(dashboard.router)
+
+    @app.get("/console/static/console.css", include_in_schema=False)
+    async def stylesheet() -> FileResponse:
+        return FileResponse(HERE / "static" / "console.css", media_type="text/css",
+                            headers={"Cache-Control": "max-age=3600"})

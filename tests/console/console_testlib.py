@@ -1,0 +1,65 @@
+"""Documents written straight into the store (real journal hash chain) for the console's HTTP
+tests, and a client that logs in like a browser does (form, then the session cookie)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from bus.store import journal
+from bus.store.apikeys import create_key
+from bus.store.db import Store
+from bus.store.models import Document, File
+from tests.conftest import SIREN_A, SIREN_B
+
+
+@dataclass
+class Seeded:
+    keys: dict[str, str]
+    ids: dict[str, str] = field(default_factory=dict)  # label -> document id
+
+
+# label: (siren, flow, state, stage, numero, objet, created, reason, file name)
+DOCS: dict[str, tuple[str, str, str, str | None, str, str, datetime, str | None, str]] = {
+    "budget": (SIREN_A, "actes", "archived", "sae", "DELIB_2026_001", "Budget primitif 2026",
+               datetime(2026, 3, 2, 9), None, "budget.pdf"),
+    "voirie": (SIREN_A, "actes", "error", "tdt", "ARR_2026_014", "Arrêté de voirie rue des Écoles",
+               datetime(2026, 3, 15, 10), "S2low HTTP 500 on actes_transac_create.php (after 4 attempts)", "voirie.pdf"),
+    "cantine": (SIREN_A, "actes", "error", "tdt", "DELIB_2026_020", "Tarifs de la cantine",
+                datetime(2026, 4, 1, 11), "S2low HTTP 503 on actes_transac_create.php (after 4 attempts)", "cantine.pdf"),
+    "pes": (SIREN_A, "helios", "error", "tdt", "PES_AR_0042.xml", "",
+            datetime(2026, 4, 20, 8), "certificate expired on 2026-04-19", "PES_AR_0042.xml"),
+    "other": (SIREN_B, "actes", "error", "tdt", "B_DELIB_7", "Délibération de la commune B",
+              datetime(2026, 4, 2, 9), "S2low HTTP 500 on actes_transac_create.php (after 4 attempts)", "b.pdf"),
+}
+
+
+async def seed(store: Store) -> Seeded:
+    """Needs the conftest `keys` collectivités (A and B) to exist."""
+    seeded = Seeded(keys={})
+    async with store.transaction() as session:
+        seeded.keys["operator_a"] = await create_key(session, [SIREN_A], ["operator"], name="Opérateur A")
+        seeded.keys["reporter_a"] = await create_key(session, [SIREN_A], ["reporter"], name="Direction A")
+        seeded.keys["depositor_a"] = await create_key(session, [SIREN_A], ["depositor"])
+        for label, (siren, flow, state, stage, numero, objet, created, reason, name) in DOCS.items():
+            doc_id = str(uuid.uuid4())
+            seeded.ids[label] = doc_id
+            meta: dict[str, Any] = {"objet": objet, "numero_interne": numero} if flow == "actes" else {"nom_fic": numero}
+            session.add(Document(id=doc_id, flow=flow, siren=siren, state=state, stage=stage, meta=meta,
+                                 business_key=numero, reason=reason, created_at=created, updated_at=created))
+            await session.flush()
+            session.add(File(document_id=doc_id, role="document", name=name, size=4, sha256="0" * 64,
+                             media_type="application/pdf"))
+            await journal.append(session, doc_id, "deposited", "deposited", {})
+            if state != "deposited":
+                await journal.append(session, doc_id, "stage.failed" if state == "error" else "stage.done", state,
+                                     {"stage": stage})
+    return seeded
+
+
+async def login(client: httpx.AsyncClient, key: str) -> httpx.Response:
+    return await client.post("/console/login", data={"key": key, "next": ""})
