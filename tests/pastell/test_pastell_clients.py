@@ -114,7 +114,7 @@ def test_libriciel_example_sends_an_acte_and_gets_the_aractes(bus: Bus) -> None:
         assert api.get(f"/Entite/{id_e}/document/{id_d}/file/reply_sae").status_code in (200, 404)
 
     # The same document, once, in the native API and in the volume report.
-    native = bus.get(NO_SIGNATURE, id_d)
+    native = bus.wait(NO_SIGNATURE, id_d, {"acknowledged", "archiving", "archived"})
     assert native["flow"] == "actes" and native["metadata"]["objet"] == "Arrêté de test"
     assert native["metadata"]["typologie"] == ["99_AI", "99_AI", "99_AI"]
     report = bus.api.get("/api/v1/reports/volumes", params={"siren": NO_SIGNATURE, "flow": "actes"},
@@ -241,3 +241,45 @@ def test_webdelib_v1_scripts_sign_then_transmit_a_deliberation(bus: Bus, tmp_pat
         assert {"deposited", "stage.done"} <= {entry["action"] for entry in journal}
     native = bus.get(IPARAPHEUR, id_d)
     assert native["metadata"]["signature"] is True and native["metadata"]["objet"] == "Délibération budget école"
+
+
+def test_helios_sender_gets_the_pes_acquit(bus: Bus) -> None:
+    """The S²low-style HELIOS fields (`objet`, `fichier_pes`) through v2 and `send-tdt`: the
+    collectivité's signature option signs the PES, Hélios's PES_ACQUIT comes back as `fichier_reponse`."""
+    from tests.integration.test_helios_pipeline import unsigned_sample
+
+    with client(bus, "755800646", "/api/v2/") as api:
+        id_e = api.get("entite").json()[-1]["id_e"]
+        id_d = api.post(f"/Entite/{id_e}/document", data={"type": "helios-generique"}).json()["id_d"]
+        api.patch(f"/Entite/{id_e}/document/{id_d}", data={"objet": "PES_PASTELL_1", "envoi_tdt": "1"})
+        pes = unsigned_sample("PES_PASTELL_1")
+        sent = api.post(f"/Entite/{id_e}/document/{id_d}/file/fichier_pes",
+                        files={"file_name": (None, "PES_PASTELL_1.xml"), "file_content": ("PES.xml", pes)})
+        assert sent.json()["formulaire_ok"] == 1 and "send-tdt" in sent.json()["content"]["action_possible"]
+        assert api.post(f"/Entite/{id_e}/document/{id_d}/action/send-tdt").status_code == 201
+        detail = until(lambda: (d := api.get(f"/Entite/{id_e}/document/{id_d}").json())["data"].get("fichier_reponse")
+                       and d, "the PES_ACQUIT")
+        assert detail["data"]["etat_ack"] == "1"
+        acquit = api.get(f"/Entite/{id_e}/document/{id_d}/file/fichier_reponse")
+        validate("pes_acquit", etree.fromstring(acquit.content))
+        signed = api.get(f"/Entite/{id_e}/document/{id_d}/file/fichier_pes_signe")
+        assert b"Signature" in signed.content
+
+
+def test_native_pdf_signature_flow_signs_and_archives(bus: Bus) -> None:
+    """The generic PDF signature flow behind ls-document-pdf is a native dematbus flow too."""
+    siren = "210600235"  # PAdES signature
+    resp = bus.api.post("/api/v1/documents", headers={"Authorization": f"Bearer {bus.keys[siren]}"},
+                        data={"flow": "pdf-signature", "siren": siren,
+                              "metadata": '{"libelle": "Convention de partenariat", "archive": true}'},
+                        files={"document": ("convention.pdf", make_pdf("Convention"), "application/pdf")})
+    assert resp.status_code == 201, resp.text
+    doc = bus.wait(siren, resp.json()["id"])
+    assert doc["state"] == "archived", doc["timeline"]
+    roles = {f["role"]: f["name"] for f in doc["files"]}
+    assert {"signed_document", "seda_transfer", "seda_reply"} <= set(roles)
+    assert b"/ByteRange" in bus.file(siren, doc["id"], roles["signed_document"])
+    refused = bus.api.post("/api/v1/documents", headers={"Authorization": f"Bearer {bus.keys[siren]}"},
+                           data={"flow": "pdf-signature", "siren": siren, "metadata": '{"libelle": "x"}'},
+                           files={"document": ("x.pdf", b"not a pdf at all", "application/pdf")})
+    assert refused.status_code == 415 and refused.json()["error"]["code"] == "document_not_pdf"

@@ -163,8 +163,11 @@ class Documents:
         for field, rule in loaded.flux.data.items():
             if "reply" in rule and doc.replies.get(rule["reply"]) is not None:
                 out[field] = str(doc.replies[rule["reply"]])
-            elif "role" in rule and rule["role"] in roles:
-                out[field] = "1"
+            elif "role" in rule:
+                if rule["role"] in roles:
+                    out[field] = rule.get("value", "1")
+                elif "otherwise" in rule:
+                    out[field] = rule["otherwise"]
             elif "state_in" in rule:
                 out[field] = rule["value"] if doc.state in rule["state_in"] else rule["otherwise"]
             elif "effect" in rule:

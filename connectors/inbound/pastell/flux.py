@@ -39,7 +39,7 @@ class MetaRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     field: str | None = None
-    action: str | None = None  # true when the starting action is this one
+    action: str | None = None  # true when the starting action is this one, else the flow's default
     as_: str = Field("str", alias="as")
 
 
@@ -111,7 +111,8 @@ class Flux(BaseModel):
         meta: dict[str, Any] = {}
         for key, rule in self.metadata.items():
             if rule.action is not None:
-                meta[key] = action == rule.action
+                if action == rule.action:  # otherwise the flow's default applies
+                    meta[key] = True
                 continue
             raw = fields.get(rule.field or key)
             if raw is None or str(raw).strip() == "":
