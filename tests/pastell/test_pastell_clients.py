@@ -283,3 +283,33 @@ def test_native_pdf_signature_flow_signs_and_archives(bus: Bus) -> None:
                            data={"flow": "pdf-signature", "siren": siren, "metadata": '{"libelle": "x"}'},
                            files={"document": ("x.pdf", b"not a pdf at all", "application/pdf")})
     assert refused.status_code == 415 and refused.json()["error"]["code"] == "document_not_pdf"
+
+
+def test_edissyum_maarch_sees_a_parapheur_refusal(bus: Bus) -> None:
+    """Maarch's Edissyum variant (§1.4) polls `last_action`: a refusal is `rejet-iparapheur` with
+    Pastell's message (Webdelib shows it to users), and the history says `RejetSignataire`."""
+    with client(bus, IPARAPHEUR, "/api/v2") as api:
+        entite = next(e for e in api.get("/entite").json() if e["siren"] == IPARAPHEUR)
+        id_e = entite["id_e"]
+        created = api.post(f"/entite/{id_e}/document?type=document-a-signer", content=b"[]",
+                           headers={"content-type": "application/json"})
+        assert created.status_code == 201
+        id_d = created.json()["id_d"]
+        api.patch(f"/entite/{id_e}/document/{id_d}", data={
+            "libelle": "REJET attendu", "date_limite": date.today().isoformat(), "has_date_limite": "on"})
+        sub = api.patch(f"/entite/{id_e}/document/{id_d}/externalData/iparapheur_sous_type",
+                        data={"iparapheur_sous_type": "Délibération"})
+        assert sub.json()["result"] == "ok"
+        api.post(f"/entite/{id_e}/document/{id_d}/file/document",
+                 content=b"file_name=Document+principal.pdf&file_content=" + quote_from_bytes(make_pdf("x")).encode(),
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert api.post(f"/entite/{id_e}/document/{id_d}/action/orientation").status_code == 201
+        assert api.post(f"/entite/{id_e}/document/{id_d}/action/send-iparapheur").status_code == 400  # errors echoed
+        last = until(lambda: (a := api.get(f"/entite/{id_e}/document/{id_d}").json()["last_action"])["action"]
+                     == "rejet-iparapheur" and a, "the refusal")
+        assert last["message"].startswith("Le document a été rejeté dans le parapheur : ")
+        assert "[RejetSignataire] Refusé par le signataire" in last["message"]
+        history = etree.fromstring(api.get(f"/entite/{id_e}/document/{id_d}/file/iparapheur_historique").content)
+        assert [log.findtext("status") for log in history.findall("LogDossier/LogDossier")][-1] == "RejetSignataire"
+        assert api.get(f"/entite/{id_e}/document/{id_d}/file/signature").status_code == 404
+    assert bus.get(IPARAPHEUR, id_d)["state"] == "rejected"

@@ -277,3 +277,17 @@ async def test_other_collectivite_key_sees_nothing(api: httpx.AsyncClient, keys)
     assert foreign.status_code == 403
     entites = (await api.get("/api/v2/entite", headers=basic(keys["b"]))).json()
     assert [e["siren"] for e in entites] == [SIREN_B]
+
+
+async def test_delete_a_file_slot_and_oversized_files(api: httpx.AsyncClient, settings) -> None:  # type: ignore[no-untyped-def]
+    id_e = await id_e_of(api)
+    id_d = (await api.post(f"/api/v2/entite/{id_e}/document?type=ls-document-pdf")).json()["id_d"]
+    base = f"/api/v2/entite/{id_e}/document/{id_d}/file/annexe"
+    for n, name in enumerate(("a.pdf", "b.pdf")):
+        await api.post(f"{base}/{n}", files={"file_content": (name, PDF)})
+    deleted = await api.delete(f"{base}/0")
+    assert deleted.status_code == 200 and deleted.json()["content"]["data"]["annexe"] == ["b.pdf"]
+    assert (await api.delete(f"{base}/5")).status_code == 404
+    api._transport.app.state.pastell.documents.max_bytes = 1000  # rather than uploading 600 MB
+    too_big = await api.post(f"{base}/1", files={"file_content": ("big.pdf", PDF + b"%" * 1000)})
+    assert too_big.status_code == 413 and "taille maximale" in too_big.json()["error-message"]

@@ -24,6 +24,7 @@ from connectors.inbound.pastell.paths import PastellPathMiddleware
 def mount(app: FastAPI, store: Store, blobs: BlobStore, depositor: Depositor, settings: Settings) -> None:
     documents = Documents(store, blobs, depositor, settings)
     pastell = Pastell(documents, Catalog(documents), LoginThrottle())
+    app.state.pastell = pastell
     app.add_middleware(PastellPathMiddleware)
     app.include_router(v2.build_router(pastell))
     app.include_router(v1.build_router(pastell))

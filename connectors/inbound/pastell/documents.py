@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
+from bus.flows.definition import flow_names, load_flow
 from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.entites import ensure_ids
@@ -70,6 +71,10 @@ class Download:
 class Documents:
     def __init__(self, store: Store, blobs: BlobStore, depositor: Depositor, settings: Settings) -> None:
         self.store, self.blobs, self.depositor, self.settings = store, blobs, depositor, settings
+        # A draft file may be as large as the most generous flow allows; the deposit applies the
+        # limit of the document's own flow.
+        self.max_bytes = max([settings.max_file_bytes] + [
+            (load_flow(name).max_file_mb or 0) * 1024 * 1024 for name in flow_names()])
 
     # -- scope ------------------------------------------------------------------------------
 
@@ -261,6 +266,17 @@ class Documents:
             self._touch(loaded.row, loaded.flux, dict(loaded.row.fields), {**loaded.row.files, field: entries})
             return await self._envelope(session, loaded)
 
+    async def delete_file(self, key: ApiKey, id_e: int, id_d: str, field: str, num: int) -> dict[str, Any]:
+        self.writable(key)
+        async with self.store.transaction() as session:
+            loaded = await self._editable(session, key, id_e, id_d)
+            entries = list(loaded.row.files.get(field, []))
+            if num >= len(entries):
+                raise PastellError(404, f"Ce fichier n'existe pas : {field}/{num}")
+            del entries[num]
+            self._touch(loaded.row, loaded.flux, dict(loaded.row.fields), {**loaded.row.files, field: entries})
+            return await self._envelope(session, loaded)
+
     async def _editable(self, session: AsyncSession, key: ApiKey, id_e: int, id_d: str) -> Loaded:
         loaded = await self._load(session, key, id_e, id_d)
         if loaded.row.deposited:
@@ -282,6 +298,9 @@ class Documents:
                 "content": await self._detail(session, loaded)}
 
     async def _put_blob(self, part: FilePart, field: str) -> dict[str, Any]:
+        if len(part.data) > self.max_bytes:
+            raise PastellError(413, f"Le fichier {part.filename or field} dépasse la taille maximale "
+                                    f"({self.max_bytes} octets)")
         name = (part.filename or field).replace("\\", "/").rsplit("/", 1)[-1][:200] or field
         ref = await asyncio.to_thread(self.blobs.put, part.data)
         media = sniff_media_type(part.data[:1024]) or part.content_type or "application/octet-stream"

@@ -130,6 +130,11 @@ def build_router(p: Pastell) -> APIRouter:
             return file_response(await docs.download(key, id_e, id_d, field, num), receive)
         return await p.call(request, run)
 
+    @router.delete(f"{V2}/entite/{{id_e}}/document/{{id_d}}/file/{{field}}")
+    @router.delete(f"{V2}/entite/{{id_e}}/document/{{id_d}}/file/{{field}}/{{num}}")
+    async def delete_file(request: Request, id_e: int, id_d: str, field: str, num: int = 0) -> Response:
+        return await p.call(request, lambda k, q: docs.delete_file(k, id_e, id_d, field, num))
+
     @router.post(f"{V2}/entite/{{id_e}}/document/{{id_d}}/action/{{action}}")
     async def action(request: Request, id_e: int, id_d: str, action: str) -> Response:
         return await p.call(request, lambda k, q: docs.action(k, id_e, id_d, action), status=201)
