@@ -17,11 +17,11 @@ from bus import metrics
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.engine import Engine
+from bus.flows.definition import stage_kinds
 from bus.reconciler import reconcile
 from bus.relay import relay_forever
 from bus.stages.runner import RunnerSettings, StageRunner
 from bus.store.db import Store
-from bus.flows.definition import stage_kinds
 from bus.topics import EVENTS, command_topic
 from connectors.registry import ConnectorRegistry
 from schemas.events import Command, Event
@@ -87,7 +87,11 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     async def engine_agent(stream: Any) -> None:
         async for value in stream:
             try:
-                await engine.handle(Event.model_validate(value))
+                event = Event.model_validate(value)
+                if event.type == "poll":
+                    await runner.poll_now(event.document_id)
+                else:
+                    await engine.handle(event)
             except Exception:
                 log.exception("engine failed on %s", value)
 

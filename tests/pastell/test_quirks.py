@@ -5,14 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date
 from urllib.parse import quote_from_bytes
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bus.store.models import Document, Effect, PastellDocument, utcnow
+from bus.store.models import Document, Effect, OutboxEvent, PastellDocument, utcnow
 from connectors.inbound.api import create_app
 from connectors.inbound.pastell.paths import normalise
 from connectors.signature.pdf import make_pdf
@@ -229,27 +229,23 @@ async def test_lists_several_details_and_counts(api: httpx.AsyncClient) -> None:
     assert count[str(id_e)]["info"]["is_active"] == "1"
 
 
-async def test_verif_asks_the_stage_to_poll_now(api: httpx.AsyncClient, store, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_verif_asks_the_worker_to_poll_now(api: httpx.AsyncClient, store) -> None:  # type: ignore[no-untyped-def]
     id_e = await id_e_of(api)
     id_d = await new_acte(api, id_e)
     await api.post(f"/api/v2/entite/{id_e}/document/{id_d}/action/send-tdt")
-    waiting = utcnow() + timedelta(seconds=settings.poll_interval / 2)
+    refused = await api.post(f"/api/v2/entite/{id_e}/document/{id_d}/action/verif-tdt")
+    assert refused.status_code == 400  # not submitted yet: nothing to ask
     async with store.transaction() as session:
         doc = await session.get(Document, id_d)
         doc.state, doc.stage = "transmitted", "tdt"
         session.add(Effect(document_id=id_d, stage="tdt", generation=1, reference=f"ref-{id_d}",
-                           status="submitted", remote_id="42", next_at=waiting))
+                           status="submitted", remote_id="42", next_at=utcnow()))
     assert (await api.get(f"/api/v2/entite/{id_e}/document/{id_d}")).json()["action_possible"] == ["verif-tdt"]
     verif = await api.post(f"/api/v2/entite/{id_e}/document/{id_d}/action/verif-tdt")
     assert verif.status_code == 201 and verif.json()["result"] is True
-    async with store.transaction() as session:
-        effect = (await session.execute(select(Effect).where(Effect.document_id == id_d))).scalar_one()
-        assert effect.next_at <= utcnow()  # due now for the worker's poller
-        effect.next_at = utcnow() + timedelta(seconds=600)  # held by a poller (lease): left alone
-    await api.post(f"/api/v2/entite/{id_e}/document/{id_d}/action/verif-tdt")
     async with store.sessions() as session:
-        effect = (await session.execute(select(Effect).where(Effect.document_id == id_d))).scalar_one()
-        assert effect.next_at > utcnow() + timedelta(seconds=500)
+        events = [row.payload for row in (await session.execute(select(OutboxEvent))).scalars()]
+    assert {"type": "poll", "document_id": id_d} in [{k: e[k] for k in ("type", "document_id")} for e in events]
     detail = (await api.get(f"/api/v2/entite/{id_e}/document/{id_d}")).json()
     assert detail["data"]["tedetis_transaction_id"] == "42"
 

@@ -8,7 +8,7 @@ import json
 import secrets
 import string
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -31,12 +31,14 @@ from bus.store.models import (
     utcnow,
 )
 from bus.store.models import File as FileRow
+from bus.store.outbox import emit_event
 from connectors.inbound.pastell.errors import PastellError, not_in_entite, not_permitted
 from connectors.inbound.pastell.flux import Flux, load_flux
 from connectors.inbound.pastell.history import build_history, signature_entries
 from connectors.inbound.pastell.params import FilePart
 from schemas.deposit import sniff_media_type
 from schemas.errors import SchemaError
+from schemas.events import Event
 
 ID_CHARS = string.ascii_letters + string.digits
 HISTORY = "iparapheur_historique"
@@ -353,8 +355,8 @@ class Documents:
         if action not in possible:
             raise not_permitted(action, "last-action n'est pas vérifiée")
         if action.startswith("verif-"):
-            polled = await self.poll_now(id_d)
-            return {"result": True, "message": "Vérification demandée" if polled else "Vérification en cours"}
+            await self.poll_now(id_d, row.siren)
+            return {"result": True, "message": "Vérification demandée"}
         raise not_permitted(action, "action non prise en charge par dematbus")
 
     async def _mark(self, id_d: str, *, action: str, message: str, deposited: bool | None = None,
@@ -393,17 +395,10 @@ class Documents:
                     return  # a concurrent call deposited it
             raise PastellError(400, f"L'action « {action} »  n'est pas permise : {exc.message}") from None
 
-    async def poll_now(self, id_d: str) -> bool:
-        """`verif-*`: ask the stage to poll the remote side now. Only effects waiting for their
-        next poll are moved, never one a poller holds (its lease is longer than a poll interval)."""
-        now = utcnow()
+    async def poll_now(self, id_d: str, siren: str) -> None:
+        """`verif-*`: the worker asks the remote side now (bus.stages.runner.StageRunner.poll_now)."""
         async with self.store.transaction() as session:
-            result = await session.execute(
-                update(Effect).where(Effect.document_id == id_d, Effect.status == "submitted",
-                                     Effect.next_at > now,
-                                     Effect.next_at <= now + timedelta(seconds=self.settings.poll_interval))
-                .values(next_at=now))
-        return bool(result.rowcount)
+            emit_event(session, Event(type="poll", document_id=id_d, siren=siren))
 
     # -- external data ----------------------------------------------------------------------
 
