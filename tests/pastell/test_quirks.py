@@ -287,3 +287,15 @@ async def test_delete_a_file_slot_and_oversized_files(api: httpx.AsyncClient, se
     api._transport.app.state.pastell.documents.max_bytes = 1000  # rather than uploading 600 MB
     too_big = await api.post(f"{base}/1", files={"file_content": ("big.pdf", PDF + b"%" * 1000)})
     assert too_big.status_code == 413 and "taille maximale" in too_big.json()["error-message"]
+
+
+async def test_file_names_are_kept_and_served_safely(api: httpx.AsyncClient) -> None:
+    id_e = await id_e_of(api)
+    id_d = (await api.post(f"/api/v2/entite/{id_e}/document?type=ls-document-pdf")).json()["id_d"]
+    name = 'Délibération n°1 – œuvre "finale".pdf'
+    sent = await api.post(f"/api/v2/entite/{id_e}/document/{id_d}/file/document",
+                          files={"file_name": (None, name.encode()), "file_content": ("x.pdf", PDF)})
+    assert sent.json()["content"]["data"]["document"] == ["Délibération n°1 – œuvre _finale_.pdf"]
+    got = await api.get(f"/api/v2/entite/{id_e}/document/{id_d}/file/document")
+    assert got.status_code == 200 and got.content == PDF
+    assert "filename*=UTF-8''D%C3%A9lib%C3%A9ration" in got.headers["content-disposition"]

@@ -6,6 +6,7 @@ import base64
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -60,8 +61,9 @@ def file_response(download: Download, receive: bool) -> Response:
         except UnicodeDecodeError:
             return JSONResponse({"file_name": download.name, "encoding": "base64",
                                  "file_content": base64.b64encode(download.data).decode()})
-    return Response(download.data, media_type=download.media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{download.name}"'})
+    fallback = download.name.encode("ascii", "replace").decode().replace("?", "_")
+    return Response(download.data, media_type=download.media_type, headers={
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(download.name)}"})
 
 
 def int_param(params: Params, name: str, default: int | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.blobs import BlobStore
@@ -196,6 +198,17 @@ class Documents:
             load_flux(flux_id)
         except KeyError:
             raise PastellError(400, f"Le type {flux_id} n'existe pas sur cette plateforme.") from None
+        try:
+            id_d = await self._create(key, id_e, flux_id, idempotency_key)
+        except IntegrityError:  # a concurrent create with the same Idempotency-Key won
+            async with self.store.sessions() as session:
+                id_d = await self._by_idempotency(session, key, idempotency_key) or ""
+            if not id_d:
+                raise
+        detail = await self.detail(key, id_e, id_d)
+        return {**detail, "id_d": id_d}
+
+    async def _create(self, key: ApiKey, id_e: int, flux_id: str, idempotency_key: str | None) -> str:
         async with self.store.transaction() as session:
             coll = await self.collectivite(session, key, id_e)
             existing = await self._by_idempotency(session, key, idempotency_key)
@@ -210,8 +223,7 @@ class Documents:
                 id_d = row.id_d
             else:
                 id_d = existing
-        detail = await self.detail(key, id_e, id_d)
-        return {**detail, "id_d": id_d}
+        return id_d
 
     @staticmethod
     async def _by_idempotency(session: AsyncSession, key: ApiKey, idempotency_key: str | None) -> str | None:
@@ -304,6 +316,7 @@ class Documents:
             raise PastellError(413, f"Le fichier {part.filename or field} dépasse la taille maximale "
                                     f"({self.max_bytes} octets)")
         name = (part.filename or field).replace("\\", "/").rsplit("/", 1)[-1][:200] or field
+        name = re.sub(r'[\x00-\x1f"]', "_", name)  # it goes back out in a Content-Disposition header
         ref = await asyncio.to_thread(self.blobs.put, part.data)
         media = sniff_media_type(part.data[:1024]) or part.content_type or "application/octet-stream"
         return {"name": name, "sha256": ref.sha256, "size": ref.size, "media_type": media}
