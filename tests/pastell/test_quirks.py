@@ -222,6 +222,8 @@ async def test_lists_several_details_and_counts(api: httpx.AsyncClient) -> None:
     rows = (await api.get(f"/api/v2/Entite/{id_e}/document?type=actes-generique&lastetat=send-tdt")).json()
     assert [r["id_d"] for r in rows] == [sent]
     assert rows[0]["last_action_display"] == "send-tdt" and rows[0]["siren"] == SIREN_A
+    pleiade = (await api.get(f"/api/v2/Document?id_e={id_e}&limit=1&type=actes-generique")).json()
+    assert len(pleiade) == 1 and pleiade[0]["last_action_display"] in {"send-tdt", "creation"}
     indexed = (await api.get(f"/api/v2/entite/{id_e}/document?numero_de_lacte=ARR_2026")).json()
     assert [r["id_d"] for r in indexed] == [sent]
     count = (await api.get(f"/api/v2/document/count?id_e={id_e}")).json()

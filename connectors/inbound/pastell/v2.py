@@ -148,6 +148,10 @@ def build_router(p: Pastell) -> APIRouter:
         return await p.call(request, lambda k, q: docs.set_external_data(
             k, id_e, id_d, field, q.text_fields(), {name: q.get_list(name) for name in q.raw}))
 
+    @router.get(f"{V2}/document")
+    async def list_by_query(request: Request) -> Response:  # Pastell 2's `document?id_e=` (Pléiade)
+        return await p.call(request, lambda k, q: catalog.list_documents(k, int_param(q, "id_e"), filters(q)))
+
     @router.get(f"{V2}/document/count")
     async def count(request: Request) -> Response:
         async def run(key: ApiKey, q: Params) -> Any:
