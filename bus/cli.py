@@ -86,7 +86,8 @@ def up(
             if not asyncio.run(_has_documents(stack.settings)):
                 deposited = deposit_demo_actes(stack.api_url, demos)
         endpoints = stack.write_endpoints({"demo": [
-            {"siren": d.siren, "name": d.name, "api_key": d.api_key, "signature": d.signature} for d in demos
+            {"siren": d.siren, "name": d.name, "api_key": d.api_key, "signature": d.signature, "id_e": d.id_e,
+             "pastell_url": f"{stack.api_url}/api/v2"} for d in demos
         ]} if demos else None)
         _print_welcome(stack, demos, deposited, endpoints)
         while not stopping:
@@ -323,18 +324,22 @@ def collectivite_list(data_dir: DataDir = None) -> None:
     from bus.store.db import Store
     from bus.store.models import Collectivite
 
-    async def run() -> list[Collectivite]:
+    from bus.store.entites import ensure_ids
+
+    async def run() -> tuple[list[Collectivite], dict[str, int]]:
         store = Store(_settings(data_dir).db_url)
         await store.migrate()
         try:
-            async with store.sessions() as session:
-                return list((await session.execute(select(Collectivite).order_by(Collectivite.siren))).scalars())
+            async with store.transaction() as session:
+                ids = await ensure_ids(session)
+                return list((await session.execute(select(Collectivite).order_by(Collectivite.siren))).scalars()), ids
         finally:
             await store.close()
 
-    table = Table("SIREN", "name", "dépt", "arr.", "nature", "classification", "signature")
-    for c in asyncio.run(run()):
-        table.add_row(c.siren, c.name, c.departement, c.arrondissement, c.nature_code,
+    table = Table("SIREN", "id_e", "name", "dépt", "arr.", "nature", "classification", "signature")
+    collectivites, ids = asyncio.run(run())
+    for c in collectivites:
+        table.add_row(c.siren, str(ids.get(c.siren, "-")), c.name, c.departement, c.arrondissement, c.nature_code,
                       str(c.classification_date or "-"), (c.connectors.get("signature") or {}).get("kind", "-"))
     console.print(table)
 

@@ -13,6 +13,7 @@ import httpx
 from bus.collectivites import add_collectivite, simulator_connectors
 from bus.store.apikeys import create_key
 from bus.store.db import Store
+from bus.store.entites import ensure_ids
 from connectors.signature.certificates import make_test_certificate
 from connectors.signature.pdf import make_pdf
 
@@ -26,6 +27,7 @@ class DemoCollectivite:
     nature_code: str
     signature: str | None
     api_key: str = ""
+    id_e: int = 0  # Pastell API entité id
 
 
 DEMO = [
@@ -57,6 +59,9 @@ async def ensure_demo(store: Store, data_dir: Path) -> list[DemoCollectivite]:
                 known[demo.siren] = await create_key(session, [demo.siren], ["depositor", "operator", "reporter"],
                                                      name=f"demo {demo.name}")
             result.append(DemoCollectivite(**{**asdict(demo), "api_key": known[demo.siren]}))
+        ids = await ensure_ids(session)
+        for entry in result:
+            entry.id_e = ids[entry.siren]
     keys_file.write_text(json.dumps(known, indent=2))
     keys_file.chmod(0o600)
     return result

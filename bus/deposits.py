@@ -67,7 +67,9 @@ class Depositor:
         return result
 
     async def _deposit(self, *, flow: str, siren: str, metadata: dict[str, Any], uploads: list[Upload],
-                       actor: str, idempotency_key: str | None = None) -> Deposited:
+                       actor: str, idempotency_key: str | None = None,
+                       document_id: str | None = None) -> Deposited:
+        """`document_id` presets the id (the Pastell API deposits its drafts under their `id_d`)."""
         if flow not in flow_names():
             raise DepositRefused(422, "unknown_flow", f"Flux inconnu / unknown flow {flow!r}; flows: {', '.join(flow_names())}")
         if not is_valid_siren(siren):
@@ -106,7 +108,7 @@ class Depositor:
                 if await self._by_business_key(session, flow, siren, business_key):
                     raise _duplicate(definition.business_key or "", business_key)
 
-        doc_id = str(uuid.uuid4())
+        doc_id = document_id or str(uuid.uuid4())
         try:
             async with self.store.transaction() as session:
                 doc = Document(id=doc_id, flow=flow, siren=siren, state="deposited", meta=meta,

@@ -103,7 +103,11 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     async def engine_agent(stream: Any) -> None:
         async for value in stream:
             try:
-                await engine.handle(Event.model_validate(value))
+                event = Event.model_validate(value)
+                if event.type == "poll":
+                    await runner.poll_now(event.document_id)
+                else:
+                    await engine.handle(event)
             except Exception:
                 log.exception("engine failed on %s", value)
 

@@ -211,6 +211,20 @@ class StageRunner:
                 log.exception("poll failed", exc_info=result)
         return len(rows)
 
+    async def poll_now(self, document_id: str) -> int:
+        """Ask now about the document's submitted effects that wait for their next poll. One a
+        poller holds (its lease is longer than a poll interval) is left to that poller."""
+        now = utcnow()
+        waiting = (Effect.document_id == document_id, Effect.status == "submitted",
+                   Effect.next_at <= now + timedelta(seconds=self.settings.poll_interval))
+        async with self.store.transaction() as session:
+            ids = list((await session.execute(select(Effect.id).where(*waiting))).scalars())
+            if ids:
+                await session.execute(update(Effect).where(Effect.id.in_(ids), *waiting).values(next_at=now))
+        for effect_id in ids:
+            await self._poll_one(effect_id)
+        return len(ids)
+
     async def _poll_one(self, effect_id: int) -> None:
         now = utcnow()
         async with self.store.transaction() as session:

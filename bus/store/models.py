@@ -273,3 +273,35 @@ class AnnulationEffect(Base):
     next_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+class PastellEntite(Base):
+    """Pastell compatibility: the stable integer `id_e` of a collectivité."""
+
+    __tablename__ = "pastell_entites"
+
+    id_e: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    siren: Mapped[str] = mapped_column(ForeignKey("collectivites.siren"), unique=True)
+
+
+class PastellDocument(Base):
+    """A document seen through the Pastell API: its Pastell fields and files, a draft until the
+    starting action deposits it (then `documents.id` == `id_d`)."""
+
+    __tablename__ = "pastell_documents"
+    __table_args__ = (UniqueConstraint("api_key_id", "idempotency_key", name="uq_pastell_idempotency"),)
+
+    id_d: Mapped[str] = mapped_column(String(36), primary_key=True)
+    id_e: Mapped[int] = mapped_column(Integer, index=True)
+    siren: Mapped[str] = mapped_column(String(9), index=True)
+    flux: Mapped[str] = mapped_column(String(60), index=True)
+    titre: Mapped[str] = mapped_column(String(500), default="")
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # field -> string
+    files: Mapped[dict[str, Any]] = mapped_column(default=dict)  # field -> [{name, sha256, size, media_type}]
+    last_action: Mapped[str] = mapped_column(String(60), default="creation")
+    last_message: Mapped[str] = mapped_column(Text, default="")
+    last_action_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deposited: Mapped[bool] = mapped_column(default=False)
+    deleted: Mapped[bool] = mapped_column(default=False)
+    api_key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    modified_at: Mapped[datetime] = mapped_column(default=utcnow)

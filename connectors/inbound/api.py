@@ -23,16 +23,15 @@ from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
+from bus.metrics import metrics_endpoint
 from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
-from bus.metrics import metrics_endpoint
 from bus.batches import BatchDepositor
-from connectors.inbound import batches, operations, reports
 from connectors import console
-from connectors.inbound import operations, reports
 from connectors.inbound import annulation as ops_annulation
+from connectors.inbound import batches, operations, pastell, reports
 from connectors.inbound import counters as ops_counters
 from connectors.inbound import groups as ops_groups
 from connectors.inbound import webhooks as ops_webhooks
@@ -70,6 +69,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(ops_webhooks.router)
     app.include_router(ops_annulation.router)
     console.mount(app, settings, blobs)
+    pastell.mount(app, store, blobs, depositor, settings)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     @app.exception_handler(ApiError)

@@ -222,7 +222,7 @@ class IparapheurConnector:
         self._metadata_keys = None if metadata_keys is None else tuple(metadata_keys)
         self._token: str | None = None
         self._token_expiry = 0.0
-        self._ids: _Ids | None = None
+        self._ids: dict[tuple[str, str, str, str], _Ids] = {}
         self._lock = asyncio.Lock()
 
     async def aclose(self) -> None:
@@ -327,9 +327,15 @@ class IparapheurConnector:
         known = ", ".join(repr(i.get("name")) for i in items)
         raise PermanentConnectorError(f"i-Parapheur {what} {wanted!r} not found (known: {known})")
 
-    async def _resolve(self) -> _Ids:
-        if self._ids is None:
-            tenant_name, desk_name, type_name, subtype_name = self._names
+    async def _resolve(self, job: StageJob | None = None) -> _Ids:
+        """Ids of the configured tenant/desk/type/subtype; a job's metadata `iparapheur_type` /
+        `iparapheur_sous_type` (Pastell's per-document circuit) override the configured ones."""
+        tenant_name, desk_name, type_name, subtype_name = self._names
+        if job is not None and job.metadata.get("iparapheur_type"):
+            type_name = str(job.metadata["iparapheur_type"])
+            subtype_name = str(job.metadata.get("iparapheur_sous_type") or subtype_name)
+        names = (tenant_name, desk_name, type_name, subtype_name)
+        if names not in self._ids:
             tenant = self._pick(await self._paged(f"{API}/tenant"), tenant_name, "tenant")
             desk = self._pick(await self._paged(f"{API}/tenant/{tenant}/desk"), desk_name, "desk")
             typ = self._pick(await self._paged(f"{API}/tenant/{tenant}/types"), type_name, "type")
@@ -338,8 +344,8 @@ class IparapheurConnector:
                 subtype_name,
                 "subtype",
             )
-            self._ids = _Ids(tenant, desk, typ, subtype)
-        return self._ids
+            self._ids[names] = _Ids(tenant, desk, typ, subtype)
+        return self._ids[names]
 
     def _desk_path(self, ids: _Ids) -> str:
         return f"{API}/tenant/{ids.tenant}/desk/{ids.desk}"
@@ -347,7 +353,7 @@ class IparapheurConnector:
     # -- StageConnector ----------------------------------------------------------------------
 
     async def lookup(self, job: StageJob) -> str | None:
-        ids = await self._resolve()
+        ids = await self._resolve(job)
         for state in LOOKUP_STATES:
             for item in await self._paged(f"{self._desk_path(ids)}/{state}"):
                 if item.get("name") == job.reference and item.get("id"):
@@ -371,7 +377,7 @@ class IparapheurConnector:
         if not main:
             raise PermanentConnectorError("no file with role 'document' to send for signature")
         files: list[InputFile] = main + annexes
-        ids = await self._resolve()
+        ids = await self._resolve(job)
         premis = build_folder_premis(
             job.reference,
             ids.type,
@@ -428,7 +434,7 @@ class IparapheurConnector:
         return True
 
     async def poll(self, job: StageJob, remote_id: str) -> StageResult:
-        ids = await self._resolve()
+        ids = await self._resolve(job)
         premis = await self._premis(ids, remote_id)
         current = premis.events[-1]
         if current.type == "ARCHIVE":

@@ -52,6 +52,7 @@ def test_collectivite_and_apikey_administration(tmp_path: Path) -> None:
     assert ok.exit_code == 0, ok.output
     listing = runner.invoke(app, ["collectivite", "list", *data])
     assert "491011698" in listing.output and "2019-03-01" in listing.output  # classification date
+    assert "id_e" in listing.output and "│ 1 " in listing.output  # the Pastell API entité id
     key = runner.invoke(app, ["apikey", "create", "--siren", "491011698", "--role", "depositor", *data])
     assert key.exit_code == 0 and key.output.strip().startswith("dmb_")
     wrong_role = runner.invoke(app, ["apikey", "create", "--siren", "491011698", "--role", "boss", *data])

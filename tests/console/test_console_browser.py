@@ -17,7 +17,6 @@ from playwright.sync_api import Page, expect
 
 from bus.store.apikeys import create_key
 from bus.store.db import Store
-from connectors.console import annulation
 from tests.console.conftest import shot
 from tests.integration.conftest import Bus
 
@@ -178,8 +177,6 @@ def test_manager_reads_the_dashboard_and_the_yearly_report(bus: Bus, page: Page)
 
 
 def test_operator_cancels_an_acknowledged_acte(bus: Bus, page: Page) -> None:
-    if annulation.hook is None:
-        pytest.skip("annulation is wired at merge: connectors.console.annulation.hook = bus.annulation.request_annulation")
     doc_id = bus.deposit(SIREN, "CONSOLE_ANNUL")["id"]
     bus.wait(SIREN, doc_id, states={"archived"}, timeout=120)
 

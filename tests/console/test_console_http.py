@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from bus.annulation import AnnulationRefused
 from bus.reports import volumes
 from bus.store.models import JournalEntry
 from connectors.console import annulation, pages
@@ -237,22 +238,15 @@ async def test_manager_sees_dashboard_and_report_only(client: httpx.AsyncClient,
     assert bad.status_code == 422 and bad.headers["x-error-code"] == "invalid_request"
 
 
-class Refused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-async def test_annulation_button_waits_for_the_bus_annulation(operator: httpx.AsyncClient, seeded: Seeded,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """The console only hosts the button: the bus's request_annulation is wired into
-    `annulation.hook` at merge. Without it there is no button and the route refuses."""
-    monkeypatch.setattr(annulation, "hook", None)
+async def test_annulation_button_shows_on_acknowledged_actes_only(operator: httpx.AsyncClient, seeded: Seeded,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The button shows on an archived acte, not on one in error; the bus's request_annulation
+    is called with the key's name and scope, and its refusals become error pages."""
     archived = seeded.ids["budget"]
-    page = await operator.get(f"/console/documents/{archived}")
-    assert 'id="annul"' not in page.text
-    token = csrf((await operator.get(f"/console/documents/{seeded.ids['voirie']}")).text)
-    refused = await operator.post(f"/console/documents/{archived}/annuler", data={"csrf": token})
+    in_error = await operator.get(f"/console/documents/{seeded.ids['voirie']}")
+    assert 'id="annul"' not in in_error.text
+    refused = await operator.post(f"/console/documents/{seeded.ids['voirie']}/annuler",
+                                  data={"csrf": csrf(in_error.text)})
     assert refused.status_code == 409 and refused.headers["x-error-code"] == "not_cancellable"
 
     calls = []
@@ -260,12 +254,11 @@ async def test_annulation_button_waits_for_the_bus_annulation(operator: httpx.As
     async def request_annulation(store, document_id, actor, *, scope=None):  # type: ignore[no-untyped-def]
         calls.append((document_id, actor, list(scope or [])))
         if len(calls) > 1:
-            raise Refused(409, "annulation_pending", "Une annulation est déjà en cours")
+            raise AnnulationRefused(409, "annulation_pending", "Une annulation est déjà en cours")
 
-    monkeypatch.setattr(annulation, "hook", request_annulation)
+    monkeypatch.setattr(annulation, "request_annulation", request_annulation)
     page = await operator.get(f"/console/documents/{archived}")
     assert 'id="annul"' in page.text
-    assert 'id="annul"' not in (await operator.get(f"/console/documents/{seeded.ids['voirie']}")).text  # in error
     done = await operator.post(f"/console/documents/{archived}/annuler", data={"csrf": csrf(page.text)})
     assert done.status_code == 303 and calls == [(archived, "Opérateur A", [SIREN_A])]
     again = await operator.post(f"/console/documents/{archived}/annuler", data={"csrf": csrf(page.text)})

@@ -72,6 +72,8 @@ def run_up(tmp_path: Path) -> tuple[dict, list[dict], str]:  # type: ignore[type
         assert len(endpoints["demo"]) == 3
         demo = endpoints["demo"][0]
         headers = {"Authorization": f"Bearer {demo['api_key']}"}
+        entites = httpx.get(f"{demo['pastell_url']}/entite", auth=("apikey", demo["api_key"])).json()
+        assert [(e["id_e"], e["siren"]) for e in entites] == [(demo["id_e"], demo["siren"])]
         deadline = time.monotonic() + 90
         states: list[str] = []
         while time.monotonic() < deadline:

@@ -1,0 +1,1 @@
+"""Generic PDF signature flow: a PDF signed through the parapheur, optionally archived."""
