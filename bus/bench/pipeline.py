@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from bus.flows.definition import load_flow
 from bus.stack import Stack
 from bus.store.apikeys import create_key
 from bus.store.db import Store
-from bus.store.models import Document, JournalEntry
+from bus.store.models import Document, JournalEntry, utcnow
 from connectors.signature.certificates import make_test_certificate
 
 FAST = {"DEMATBUS_POLL_INTERVAL": "0.05", "DEMATBUS_SIM_DELAY": "0", "DEMATBUS_RETRY_BACKOFF": "0.2"}
@@ -106,13 +107,14 @@ async def _deposit_all(api_url: str, key: str, docs: list[BenchDocument], concur
         return ids, time.perf_counter() - start
 
 
-async def _wait_terminal(store: Store, total: int, timeout: float, progress: Progress) -> None:
+async def _wait_terminal(store: Store, since: datetime, total: int, timeout: float, progress: Progress) -> None:
     task = progress.add_task("pipeline: documents in a terminal state", total=total)
     deadline = time.monotonic() + timeout
     while True:
         async with store.sessions() as session:
             done = (await session.execute(
-                select(func.count()).select_from(Document).where(Document.state.in_(TERMINAL))
+                select(func.count()).select_from(Document)
+                .where(Document.state.in_(TERMINAL), Document.created_at >= since)
             )).scalar_one()
         progress.update(task, completed=done)
         if done >= total:
@@ -122,12 +124,14 @@ async def _wait_terminal(store: Store, total: int, timeout: float, progress: Pro
         await asyncio.sleep(0.25)
 
 
-async def _figures_from_journal(store: Store) -> tuple[dict[str, Any], dict[str, int]]:
-    """Per document: deposit time, terminal time, and when each stage started and ended."""
+async def _figures_from_journal(store: Store, since: datetime) -> tuple[dict[str, Any], dict[str, int]]:
+    """Per document of this run: deposit time, terminal time, when each stage started and ended."""
     async with store.sessions() as session:
-        docs = {d.id: d for d in (await session.execute(select(Document))).scalars()}
+        docs = {d.id: d for d in (await session.execute(select(Document).where(Document.created_at >= since))).scalars()}
         rows = (await session.execute(
-            select(JournalEntry.document_id, JournalEntry.at, JournalEntry.state).order_by(JournalEntry.id)
+            select(JournalEntry.document_id, JournalEntry.at, JournalEntry.state)
+            .join(Document, Document.id == JournalEntry.document_id)
+            .where(Document.created_at >= since).order_by(JournalEntry.id)
         )).all()
     timeline: dict[str, list[tuple[Any, str]]] = defaultdict(list)
     for document_id, at, state in rows:
@@ -177,11 +181,12 @@ def run_pipeline(options: BenchOptions, stack: Stack, progress: Progress) -> Pip
     async def measured() -> tuple[float, float, dict[str, Any], dict[str, int]]:
         store = Store(stack.settings.db_url)
         try:
+            since = utcnow()  # documents of earlier runs sharing the database are left out
             start = time.perf_counter()
             _, deposit_seconds = await _deposit_all(stack.api_url, key, docs, options.concurrency, progress)
-            await _wait_terminal(store, len(docs), options.timeout, progress)
+            await _wait_terminal(store, since, len(docs), options.timeout, progress)
             seconds = time.perf_counter() - start
-            journal, states = await _figures_from_journal(store)
+            journal, states = await _figures_from_journal(store, since)
             return seconds, deposit_seconds, journal, states
         finally:
             await store.close()

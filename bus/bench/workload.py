@@ -42,23 +42,23 @@ def bench_sirens(count: int) -> list[str]:
     return sirens
 
 
-def _acte(siren: str, n: int) -> BenchDocument:
-    numero = f"BENCH{n:07d}"
+def _acte(siren: str, n: int, run: str) -> BenchDocument:
+    numero = f"B{run}{n:07d}"
     meta = {"nature": 1, "numero_interne": numero, "date_decision": date.today().isoformat(),
             "objet": f"Délibération de mesure {n}", "classification": "1.1", "signature": True}
     pdf = make_pdf(f"Délibération {numero}", ["mesure"])
     return BenchDocument("actes", siren, meta, [("document", ("deliberation.pdf", pdf, "application/pdf"))])
 
 
-def _pes(siren: str, n: int) -> BenchDocument:
+def _pes(siren: str, n: int, run: str) -> BenchDocument:
     with tempfile.TemporaryDirectory(prefix="dematbus-bench-pes-") as tmp:
-        path = generate_pes_aller(Path(tmp) / "pes.xml", siret=f"{siren}00012", nom_fic=f"BENCH{n:07d}",
+        path = generate_pes_aller(Path(tmp) / "pes.xml", siret=f"{siren}00012", nom_fic=f"B{run}{n:07d}",
                                   bordereaux=1, pieces_per_bordereau=2, pj_count=0, pj_size=0, seed=n)
         data = path.read_bytes()
     return BenchDocument("helios", siren, {"signature": True}, [("document", ("PES.xml", data, "application/xml"))])
 
 
-GENERATORS: dict[str, Callable[[str, int], BenchDocument]] = {"actes": _acte, "helios": _pes}
+GENERATORS: dict[str, Callable[[str, int, str], BenchDocument]] = {"actes": _acte, "helios": _pes}
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -76,10 +76,12 @@ def parse_mix(text: str) -> dict[str, float]:
 
 
 def workload(docs: int, mix: dict[str, float], sirens: list[str], seed: int = 7) -> list[BenchDocument]:
-    """`docs` documents in a shuffled order, flows in the proportions of `mix`."""
+    """`docs` documents in a shuffled order, flows in the proportions of `mix`; their business keys
+    (numéro, NomFic) carry a token of the run, so runs can share one database."""
+    run = "".join(random.SystemRandom().choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(4))
     counts = {name: round(docs * share) for name, share in mix.items()}
     first = next(iter(counts))
     counts[first] += docs - sum(counts.values())
     flows = [name for name, count in counts.items() for _ in range(count)]
     random.Random(seed).shuffle(flows)
-    return [GENERATORS[flow](sirens[i % len(sirens)], i) for i, flow in enumerate(flows)]
+    return [GENERATORS[flow](sirens[i % len(sirens)], i, run) for i, flow in enumerate(flows)]
