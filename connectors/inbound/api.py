@@ -23,19 +23,13 @@ from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
-from bus.metrics import metrics_endpoint
 from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
+from bus.metrics import metrics_endpoint
 from connectors.inbound import operations, pastell, reports
-from connectors.inbound.auth import (
-    ApiError,
-    Key,
-    error_response,
-    require_role,
-    require_scope,
-)
+from connectors.inbound.auth import ApiError, Key, error_response, require_role, require_scope
 from connectors.inbound.views import DocumentView, document_view
 from schemas.errors import SchemaError
 from schemas.siren import is_valid_siren
