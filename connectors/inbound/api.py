@@ -23,7 +23,6 @@ from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
-from bus.metrics import metrics_endpoint
 from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry

@@ -170,6 +170,9 @@ def test_maarch_courrier_signs_a_pdf_through_the_parapheur(bus: Bus) -> None:
             return any(log.findtext("status") == "Signe" for log in root.findall("LogDossier/LogDossier"))
 
         until(signed, "the signature in iparapheur_historique")
+        folders = bus.sims.get("/iparapheur/_admin/folders").json()["folders"]
+        folder = next(f for f in folders if f["name"].startswith(f"dmb-{id_d}-"))
+        assert (folder["type"]["name"], folder["subtype"]["name"]) == ("ACTES", "Arrêté")  # the document's circuit
         signed_pdf = api.get(f"/entite/{id_e}/document/{id_d}/file/document")
         assert signed_pdf.status_code == 200 and signed_pdf.content.startswith(b"%PDF")
         assert signed_pdf.content != original and b"/ByteRange" in signed_pdf.content

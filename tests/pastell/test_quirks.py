@@ -59,6 +59,8 @@ async def new_acte(api: httpx.AsyncClient, id_e: int, **fields: str) -> str:
     ("/api/v2/api/v2/entite/1/document/x/action/send-iparapheur", "/api/v2/entite/1/document/x/action/send-iparapheur"),
     ("/web/api/version.php", "/api/version.php"),
     ("/api/v1/documents/Abc/", "/api/v1/documents/Abc/"),  # the native API is not touched
+    ("/api/v1//documents", "/api/v1//documents"),
+    ("//health", "//health"),
 ])
 def test_paths_are_normalised_like_pastell_routes_them(raw: str, expected: str) -> None:
     assert normalise(raw, b"")[0] == expected

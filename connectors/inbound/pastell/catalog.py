@@ -131,7 +131,7 @@ class Catalog:
         out = []
         for row in rows:
             loaded = Loaded(colls[row.siren], row, load_flux(row.flux), docs.get(row.id_d), [], [])
-            action, _, at, _ = self.documents._state(loaded)
+            action, _, at, _ = self.documents.state(loaded)
             out.append((loaded, {
                 "id_d": row.id_d, "type": row.flux, "titre": row.titre, "creation": stamp(row.created_at),
                 "modification": stamp(row.modified_at), "id_e": ids[row.siren], "role": "editeur",

@@ -4,7 +4,6 @@ dematbus document of the same id seen through the flux mapping."""
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import secrets
 import string
@@ -34,6 +33,7 @@ from bus.store.models import (
 )
 from bus.store.models import File as FileRow
 from bus.store.outbox import emit_event
+from connectors.inbound.pastell import external
 from connectors.inbound.pastell.errors import PastellError, not_in_entite, not_permitted
 from connectors.inbound.pastell.flux import Flux, load_flux
 from connectors.inbound.pastell.history import build_history, signature_entries
@@ -125,7 +125,7 @@ class Documents:
             data[field] = [e["name"] for e in entries]
         if doc is not None:
             data.update(await self._results(session, loaded))
-        last_action, message, at, possible = self._state(loaded)
+        last_action, message, at, possible = self.state(loaded)
         return {
             "info": {"id_d": row.id_d, "type": row.flux, "titre": row.titre, "creation": stamp(row.created_at),
                      "modification": stamp(row.modified_at)},
@@ -135,7 +135,7 @@ class Documents:
             "last_action": {"action": last_action, "message": message, "date": stamp(at)},
         }
 
-    def _state(self, loaded: Loaded) -> tuple[str, str, datetime, list[str]]:
+    def state(self, loaded: Loaded) -> tuple[str, str, datetime, list[str]]:
         row, flux, doc = loaded.row, loaded.flux, loaded.doc
         if doc is None:
             possible = ["modification", "supression"]
@@ -349,7 +349,7 @@ class Documents:
         async with self.store.sessions() as session:
             loaded = await self._load(session, key, id_e, id_d)
         row, flux = loaded.row, loaded.flux
-        _, _, _, possible = self._state(loaded)
+        _, _, _, possible = self.state(loaded)
         if action == "supression":
             if "supression" not in possible:
                 raise not_permitted(action, "last-action n'est pas vérifiée")
@@ -418,69 +418,14 @@ class Documents:
     async def external_data(self, key: ApiKey, id_e: int, id_d: str, field: str) -> Any:
         async with self.store.sessions() as session:
             loaded = await self._load(session, key, id_e, id_d)
-        return external_choices(loaded, field)
+        return external.choices(loaded, field)
 
     async def set_external_data(self, key: ApiKey, id_e: int, id_d: str, field: str,
                                 values: dict[str, str], lists: dict[str, list[str]]) -> dict[str, Any]:
         self.writable(key)
         async with self.store.transaction() as session:
             loaded = await self._editable(session, key, id_e, id_d)
-            fields = dict(loaded.row.fields)
-            if field == "type_piece":
-                chosen = lists.get("type_pj") or []
-                pieces = piece_names(loaded)
-                if len(chosen) != len(pieces):
-                    raise PastellError(400, f"Le nombre de type de pièces ({len(chosen)}) ne correspond pas "
-                                            f"au nombre de pièces ({len(pieces)})")
-                fields.update(type_pj=json.dumps(chosen), type_acte=chosen[0] if chosen else "",
-                              type_piece=f"{len(chosen)} fichier(s) typé(s)")
-            elif field in values:
-                fields[field] = values[field]
-            else:
-                raise PastellError(400, f"Le paramètre {field} est obligatoire")
+            fields = external.chosen(loaded, field, values, lists)
             self._touch(loaded.row, loaded.flux, fields, dict(loaded.row.files))
             await session.flush()
             return {**await self._detail(session, loaded), "result": "ok"}
-
-
-def piece_names(loaded: Loaded) -> list[str]:
-    flux, files = loaded.flux, loaded.row.files
-    ordered = [f for f in flux.file_fields() if flux.fields[f].role == "document"]
-    ordered += [f for f in flux.file_fields() if flux.fields[f].role == "annexe"]
-    return [e["name"] for f in ordered for e in files.get(f, [])]
-
-
-def _signature_config(coll: Collectivite) -> dict[str, Any]:
-    return dict((coll.connectors or {}).get("signature") or {})
-
-
-def iparapheur_types(coll: Collectivite) -> list[str]:
-    cfg = _signature_config(coll)
-    return list(cfg.get("types") or ([cfg["type"]] if cfg.get("type") else []))
-
-
-def external_choices(loaded: Loaded, field: str) -> Any:
-    from schemas.actes.classification import Classification
-
-    if field == "classification":
-        if not loaded.coll.classification_xml:
-            raise PastellError(400, "La classification de la collectivité n'est pas disponible")
-        classification = Classification.parse(loaded.coll.classification_xml, check_xsd=False)
-        return {f"{code} {label}": True for code, label in classification.labels.items()}
-    if field == "type_piece":
-        if not loaded.coll.classification_xml:
-            raise PastellError(400, "La classification de la collectivité n'est pas disponible")
-        classification = Classification.parse(loaded.coll.classification_xml, check_xsd=False)
-        nature = loaded.row.fields.get("acte_nature", "")
-        natures = [classification.natures[int(nature)]] if nature.isdigit() and int(nature) in classification.natures \
-            else list(classification.natures.values())
-        types = {code: label for n in natures for code, label in n.typologies}
-        return {"actes_type_pj_list": types, "pieces": piece_names(loaded)}
-    if field == "iparapheur_sous_type":
-        cfg = _signature_config(loaded.coll)
-        return list(cfg.get("subtypes") or ([cfg["subtype"]] if cfg.get("subtype") else []))
-    if field == "iparapheur_type":
-        return iparapheur_types(loaded.coll)
-    raise PastellError(400, f"Le champ {field} n'est pas une donnée externe du type {loaded.row.flux}")
-
-

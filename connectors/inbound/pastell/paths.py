@@ -21,11 +21,12 @@ def _lower_first(segment: str) -> str:
 
 
 def normalise(path: str, query: bytes) -> tuple[str, bytes]:
+    original = path
     path = _SLASHES.sub("/", path)
     if path.startswith("/web/api/"):
         path = path[len("/web"):]
     if not path.startswith("/api/") or path.startswith("/api/v1/"):
-        return path, query
+        return original, query  # not Pastell's: untouched
     php = re.match(r"^(/api/[\w-]+\.php)&(.*)$", path)
     if php:  # "script.php&id_e=1&type=x": the parameters came after "&" instead of "?"
         path = php[1]

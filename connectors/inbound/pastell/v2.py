@@ -11,8 +11,8 @@ from starlette.responses import Response
 from bus.store.models import ApiKey
 from connectors.inbound.pastell.catalog import VERSION
 from connectors.inbound.pastell.context import Pastell, file_response, int_param
-from connectors.inbound.pastell.documents import iparapheur_types
 from connectors.inbound.pastell.errors import PastellError
+from connectors.inbound.pastell.external import iparapheur_types
 from connectors.inbound.pastell.params import Params
 
 V2 = "/api/v2"
