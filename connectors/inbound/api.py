@@ -19,22 +19,29 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bus.batches import BatchDepositor
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
+from bus.metrics import metrics_endpoint
 from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
-from bus.batches import BatchDepositor
 from connectors import console
 from connectors.inbound import annulation as ops_annulation
 from connectors.inbound import batches, operations, pastell, reports
 from connectors.inbound import counters as ops_counters
 from connectors.inbound import groups as ops_groups
 from connectors.inbound import webhooks as ops_webhooks
-from connectors.inbound.auth import ApiError, Key, error_response, require_role, require_scope
+from connectors.inbound.auth import (
+    ApiError,
+    Key,
+    error_response,
+    require_role,
+    require_scope,
+)
 from connectors.inbound.views import DocumentView, document_view
 from schemas.errors import SchemaError
 from schemas.siren import is_valid_siren
