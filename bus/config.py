@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
     simulators_port: int = 8100
     topic_partitions: int = 4
+    engine_lanes: int = 16  # engine events handled at once per worker (one document's stay in order)
+    runner_concurrency: int = 8  # stage commands handled at once per worker and stage kind
     fetch_max_wait_ms: int = 50  # how long a consumer fetch may wait for records
 
     # Stage execution

@@ -141,6 +141,18 @@ class Stack:
         path.write_text(json.dumps(endpoints, indent=2, ensure_ascii=False))
         return path
 
+    def wait_workers(self, count: int, timeout: float = 60) -> None:
+        """Wait until `count` live workers hold partitions (the consumer group has settled)."""
+        from bus.assignment import read_assignments
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            held = read_assignments(self.data_dir)
+            if len(held) >= count and all(held.values()):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{count} workers did not join the consumer group within {timeout:.0f} s")
+
     def wait_healthy(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

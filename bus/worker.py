@@ -22,6 +22,7 @@ from bus.config import Settings
 from bus.counters import LiveCounters
 from bus.engine import Engine
 from bus.flows.definition import stage_kinds
+from bus.lanes import Lanes
 from bus.reconciler import reconcile
 from bus.relay import relay_forever
 from bus.stages.runner import RunnerSettings, StageRunner
@@ -99,17 +100,23 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     async def publish(topic: str, key: str, payload: dict[str, Any]) -> Any:
         return await by_name[topic].send(key=key.encode(), value=payload)
 
+    async def handle(event: Event) -> None:
+        if event.type == "poll":  # an operator (Pastell's verif-*) asks the remote side now
+            await runner.poll_now(event.document_id)
+        else:
+            await engine.handle(event)
+
+    lanes: Lanes[Event] = Lanes(settings.engine_lanes, handle)
+
     @app.agent(events)
     async def engine_agent(stream: Any) -> None:
         async for value in stream:
             try:
                 event = Event.model_validate(value)
-                if event.type == "poll":
-                    await runner.poll_now(event.document_id)
-                else:
-                    await engine.handle(event)
             except Exception:
-                log.exception("engine failed on %s", value)
+                log.exception("not an event: %s", value)
+                continue
+            await lanes.put(event.document_id, event)
 
     def runner_agent(kind: str) -> None:
         async def run(stream: Any) -> None:
@@ -120,7 +127,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
                     log.exception("runner %s failed on %s", kind, value)
 
         run.__name__ = f"runner_{kind}"
-        app.agent(topics[kind], name=f"dematbus.runner.{kind}", concurrency=4)(run)
+        app.agent(topics[kind], name=f"dematbus.runner.{kind}", concurrency=settings.runner_concurrency)(run)
 
     for kind in stage_kinds():
         runner_agent(kind)

@@ -172,6 +172,7 @@ def run_pipeline(options: BenchOptions, stack: Stack, progress: Progress) -> Pip
     for k in range(options.workers):
         stack.start_worker(f"worker-{k + 1}")
     stack.wait_healthy()
+    stack.wait_workers(options.workers)
     register_at_simulators(stack.simulators_url, [(s, f"Commune de mesure {i}", "044", "1", "31")
                                                   for i, s in enumerate(sirens)])
     gen = progress.add_task(f"generate {options.docs} documents", total=None)
