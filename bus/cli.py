@@ -347,7 +347,7 @@ def collectivite_list(data_dir: DataDir = None) -> None:
 @apikey_app.command("create")
 def apikey_create(
     siren: Annotated[list[str], typer.Option(help="SIREN in scope (repeatable; * for all)")],
-    role: Annotated[list[str], typer.Option(help="depositor, operator, reporter or admin (repeatable)")],
+    role: Annotated[list[str], typer.Option(help="depositor, operator, reporter, admin or rh (repeatable)")],
     name: Annotated[str, typer.Option(help="Label")] = "",
     data_dir: DataDir = None,
 ) -> None:

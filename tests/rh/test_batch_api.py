@@ -12,7 +12,14 @@ import pytest
 from sqlalchemy import func, select
 
 from bus.store.apikeys import create_key
-from bus.store.models import Batch, BatchDocument, Document, File, JournalEntry, OutboxEvent
+from bus.store.models import (
+    Batch,
+    BatchDocument,
+    Document,
+    File,
+    JournalEntry,
+    OutboxEvent,
+)
 from connectors.inbound.api import create_app
 from connectors.signature.pdf import make_pdf
 from tests.conftest import SIREN_A, SIREN_B
