@@ -14,7 +14,8 @@ import tarfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -142,7 +143,8 @@ def test_random_workload_live_counters_equal_the_report_and_webhooks_get_every_c
     # errors too: a signature asked where no signature connector is configured
     assert {d["state"] for d in docs.values()} <= {"archived", "rejected", "error"}
 
-    report = bus.api.get("/api/v1/reports/volumes", params={"year": date.today().year}, headers=op(bus)).json()
+    year = datetime.now(ZoneInfo("Europe/Paris")).year
+    report = bus.api.get("/api/v1/reports/volumes", params={"year": year}, headers=op(bus)).json()
     expected = {(t["siren"], t["flow"]): {s: t[s] for s in OUTCOMES} for t in report["totals"]["collectivites"]}
     assert sum(t["deposited"] for t in expected.values()) >= len(ids)
 
@@ -168,9 +170,9 @@ def test_random_workload_live_counters_equal_the_report_and_webhooks_get_every_c
     assert pes_counts.get("pes_titres", 0) == sum(b["pieces"] for b in bordereaux if b["domain"] == "recette")
     assert pes_counts.get("pes_pj", 0) == docs[pes["id"]]["metadata"]["pj_count"]
     assert pes_counts.get("pes_mandats", 0) + pes_counts.get("pes_titres", 0) > 0
+    today = datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()  # counters count French days
     one_day = bus.api.get("/api/v1/counters", headers=op(bus), params={"siren": PES_SIREN, "flow": "helios",
-                                                                       "from": date.today().isoformat(),
-                                                                       "to": date.today().isoformat()}).json()
+                                                                       "from": today, "to": today}).json()
     assert [d["counts"]["deposited"] for d in one_day["days"]] == [1]
 
     # Prometheus: aggregate labels only, summing to the same figures.
