@@ -27,7 +27,6 @@ from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
-from bus.metrics import metrics_endpoint
 from connectors.inbound import operations, reports
 from connectors.inbound import annulation as ops_annulation
 from connectors.inbound import counters as ops_counters
@@ -64,7 +63,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(ops_groups.router)
     app.include_router(ops_webhooks.router)
     app.include_router(ops_annulation.router)
-    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.add_route("/metrics", ops_counters.metrics_with_live_counters, include_in_schema=False)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
