@@ -140,7 +140,11 @@ class AnnulationRunner:
             coll = await session.get(Collectivite, doc.siren)
             connectors_cfg = dict(coll.connectors or {}) if coll else {}
             document_id = doc.id
-        connector: Any = self.registry.get(stage.connector_key, connectors_cfg)
+        try:
+            connector: Any = self.registry.get(stage.connector_key, connectors_cfg)
+        except PermanentConnectorError as exc:  # no connector configured any more
+            await self._finish(effect_id, document_id, "failed", "annulation.failed", {"reason": str(exc)})
+            return
         if not hasattr(connector, "cancel"):
             await self._finish(effect_id, document_id, "failed", "annulation.failed",
                                {"reason": "ce connecteur ne sait pas annuler / this connector cannot cancel"})

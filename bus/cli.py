@@ -527,14 +527,18 @@ def replay(
         if dry_run:
             _print_dry_run(targets, found)
             return
+        skipped = 0
         with Progress(console=err) as progress:
             task = progress.add_task("replaying", total=len(targets))
             for target in targets:
                 resp = client.post(f"/api/v1/documents/{target}/replay")
-                if resp.status_code != 202:
+                if resp.status_code == 409 and not document_id:
+                    skipped += 1  # left `error` since the listing (replayed by someone else)
+                elif resp.status_code != 202:
                     _api_error(resp)
                 progress.advance(task)
-    console.print(f"[green]{len(targets)} document(s) replayed[/green]")
+    console.print(f"[green]{len(targets) - skipped} document(s) replayed[/green]"
+                  + (f" ({skipped} no longer in error)" if skipped else ""))
 
 
 def _print_dry_run(targets: list[str], found: list[dict[str, Any]]) -> None:

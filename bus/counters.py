@@ -15,8 +15,9 @@ in faust tables from the `dematbus.moves` topic (bus.moves).
   workers would mean finding and merging them. The snapshot lags the tables by at most one flush.
   Each key only ever comes from one SIREN, hence one partition and one worker: the upsert keeps the
   largest value, so a worker that just lost the partition cannot write an older value back.
-- Prometheus (worker's /metrics): `dematbus_live_documents{flow,metric}`, summed over every
-  collectivité and day this worker counted: no label per SIREN.
+- Prometheus: `dematbus_live_documents{flow,metric}`, summed over collectivités and days: no
+  label per SIREN. The worker's /metrics has the sums of its own partitions; the API's /metrics
+  the sums of the snapshot (every worker), refreshed at each scrape.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import Gauge
-from sqlalchemy import case, select
+from sqlalchemy import case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bus.reports import DEFAULT_TZ
@@ -116,6 +117,19 @@ async def read_counters(store: Store, *, sirens: list[str] | None = None, flow: 
         query = query.where(LiveCounter.day <= end)
     async with store.sessions() as session:
         return list((await session.execute(query)).scalars())
+
+
+async def live_totals(store: Store) -> dict[tuple[str, str], int]:
+    """Snapshot sums per (flow, metric), over every collectivité and day."""
+    async with store.sessions() as session:
+        rows = await session.execute(select(LiveCounter.flow, LiveCounter.metric, func.sum(LiveCounter.value))
+                                     .group_by(LiveCounter.flow, LiveCounter.metric))
+        return {(flow, metric): int(n or 0) for flow, metric, n in rows.tuples()}
+
+
+async def refresh_gauges(store: Store) -> None:
+    for (flow, metric), n in (await live_totals(store)).items():
+        LIVE.labels(flow=flow, metric=metric).set(n)
 
 
 class LiveCounters:

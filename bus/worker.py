@@ -147,7 +147,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     async def poll_submitted() -> None:
         await runner.poll_due()
 
-    @app.timer(settings.poll_interval)
+    @app.timer(max(settings.poll_interval, 1.0))  # annulations are rare: no need to ask more often
     async def annulations_due() -> None:
         await annulations.process_due()
 

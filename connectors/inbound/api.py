@@ -24,7 +24,6 @@ from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
-from bus.metrics import metrics_endpoint
 from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
@@ -76,7 +75,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(ops_annulation.router)
     console.mount(app, settings, blobs)
     pastell.mount(app, store, blobs, depositor, settings)
-    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.add_route("/metrics", ops_counters.metrics_with_live_counters, include_in_schema=False)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

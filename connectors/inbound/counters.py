@@ -6,19 +6,31 @@ Roles reporter, operator or admin; a key sees only its own SIRENs (403 `siren_ou
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from bus.counters import read_counters
+from bus.counters import read_counters, refresh_gauges
 from bus.flows.definition import flow_names
+from bus.metrics import metrics_endpoint
 from connectors.inbound.auth import ApiError, Key, require_role
 from connectors.inbound.reports import REPORT_ROLES
 from connectors.inbound.scope import requested_sirens
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
+log = logging.getLogger(__name__)
+
+
+async def metrics_with_live_counters(request: Request) -> Any:
+    """The API's /metrics, with `dematbus_live_documents` refreshed from the counters snapshot."""
+    try:
+        await refresh_gauges(request.app.state.store)
+    except Exception:  # a metric never breaks the scrape
+        log.exception("live counters: could not refresh the gauges")
+    return await metrics_endpoint(request)
 
 
 @router.get("/counters")

@@ -11,13 +11,11 @@ import json
 import random
 import socket
 import tarfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -31,6 +29,7 @@ from tests.integration.test_helios_pipeline import (
     deposit_pes,
     unsigned_sample,
 )
+from tests.webhook_receiver import Receiver
 
 SIRENS = ["214400152", "210600235", "491011698"]
 OUTCOMES = ("deposited", "signed", "transmitted", "acknowledged", "rejected", "archived", "delivered", "error")
@@ -44,37 +43,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class Receiver:
-    """A real HTTP server standing for the collectivité's business software; the first calls fail."""
-
-    def __init__(self, failures: int) -> None:
-        self.calls: list[tuple[dict[str, str], bytes]] = []
-        self.failures = failures
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver.lock:
-                    receiver.calls.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                    fail = len(receiver.calls) <= receiver.failures
-                self.send_response(503 if fail else 204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/dematbus/events"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +143,8 @@ def test_random_workload_live_counters_equal_the_report_and_webhooks_get_every_c
     # errors too: a signature asked where no signature connector is configured
     assert {d["state"] for d in docs.values()} <= {"archived", "rejected", "error"}
 
-    report = bus.api.get("/api/v1/reports/volumes", params={"year": date.today().year}, headers=op(bus)).json()
+    year = datetime.now(ZoneInfo("Europe/Paris")).year
+    report = bus.api.get("/api/v1/reports/volumes", params={"year": year}, headers=op(bus)).json()
     expected = {(t["siren"], t["flow"]): {s: t[s] for s in OUTCOMES} for t in report["totals"]["collectivites"]}
     assert sum(t["deposited"] for t in expected.values()) >= len(ids)
 
@@ -201,15 +170,16 @@ def test_random_workload_live_counters_equal_the_report_and_webhooks_get_every_c
     assert pes_counts.get("pes_titres", 0) == sum(b["pieces"] for b in bordereaux if b["domain"] == "recette")
     assert pes_counts.get("pes_pj", 0) == docs[pes["id"]]["metadata"]["pj_count"]
     assert pes_counts.get("pes_mandats", 0) + pes_counts.get("pes_titres", 0) > 0
+    today = datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()  # counters count French days
     one_day = bus.api.get("/api/v1/counters", headers=op(bus), params={"siren": PES_SIREN, "flow": "helios",
-                                                                       "from": date.today().isoformat(),
-                                                                       "to": date.today().isoformat()}).json()
+                                                                       "from": today, "to": today}).json()
     assert [d["counts"]["deposited"] for d in one_day["days"]] == [1]
 
-    # Prometheus: aggregate labels only, summing to the same figures.
-    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
-    assert 'dematbus_live_documents{flow="actes",metric="deposited"}' in text
-    assert not any(s in text for s in SIRENS)
+    # Prometheus, worker and API: aggregate labels only, summing to the same figures.
+    deposited = sum(c["deposited"] for (_, flow), c in expected.items() if flow == "actes")
+    for text in (httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text, bus.api.get("/metrics").text):
+        assert f'dematbus_live_documents{{flow="actes",metric="deposited"}} {float(deposited)}' in text
+        assert not any(s in text for s in [*SIRENS, PES_SIREN])
 
     # Webhooks: every state change of HOOK_SIREN's new documents, signed, each event id delivered.
     mine = [doc_id for siren, doc_id in ids if siren == HOOK_SIREN]
