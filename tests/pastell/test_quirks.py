@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bus.store.models import Document, Effect, OutboxEvent, PastellDocument, utcnow
+from bus.topics import EVENTS
 from connectors.inbound.api import create_app
 from connectors.inbound.pastell.paths import normalise
 from connectors.signature.pdf import make_pdf
@@ -248,7 +249,8 @@ async def test_verif_asks_the_worker_to_poll_now(api: httpx.AsyncClient, store) 
     verif = await api.post(f"/api/v2/entite/{id_e}/document/{id_d}/action/verif-tdt")
     assert verif.status_code == 201 and verif.json()["result"] is True
     async with store.sessions() as session:
-        events = [row.payload for row in (await session.execute(select(OutboxEvent))).scalars()]
+        events = [row.payload for row in (await session.execute(
+            select(OutboxEvent).where(OutboxEvent.topic == EVENTS))).scalars()]
     assert {"type": "poll", "document_id": id_d} in [{k: e[k] for k in ("type", "document_id")} for e in events]
     detail = (await api.get(f"/api/v2/entite/{id_e}/document/{id_d}")).json()
     assert detail["data"]["tedetis_transaction_id"] == "42"
