@@ -151,20 +151,23 @@ def _print_welcome(stack: Any, demos: list[Any], deposited: list[str], endpoints
     table = Table(show_header=True, header_style="bold")
     table.add_column("what")
     table.add_column("where")
+    table.add_row("web console (log in: API key)", f"{stack.api_url}/console/")
     table.add_row("API (OpenAPI)", f"{stack.api_url}/docs")
+    table.add_row("Pastell API (id_e)", f"{stack.api_url}/api/v2")
     table.add_row("S²low + préfecture simulator", f"{stack.simulators_url}/s2low/_admin/transmissions")
     table.add_row("As@lae simulator", f"{stack.simulators_url}/asalae/_admin/transfers")
     table.add_row("i-Parapheur simulator", f"{stack.simulators_url}/iparapheur/_admin/folders")
+    table.add_row("coffre-fort simulator (payslips)", f"{stack.simulators_url}/coffre/_admin/deposits")
     table.add_row("watched folders", f"{stack.data_dir}/inbox/<SIREN>/<flow>/")
     table.add_row("Kafka broker", stack.bootstrap)
     table.add_row("data, logs", f"{stack.data_dir}  ({stack.data_dir}/logs)")
     table.add_row("endpoints", str(endpoints))
     console.print(Panel(table, title="dematbus is running", subtitle="Ctrl-C to stop"))
     if demos:
-        demo_table = Table("SIREN", "collectivité", "signature")
+        demo_table = Table("SIREN", "id_e", "collectivité", "signature")
         demo_table.add_column("API key", overflow="fold")
         for d in demos:
-            demo_table.add_row(d.siren, d.name, d.signature or "-", d.api_key)
+            demo_table.add_row(d.siren, str(d.id_e), d.name, d.signature or "-", d.api_key)
         console.print(demo_table)
         first = demos[0]
         console.print(f"Try:  export DEMATBUS_API_KEY={first.api_key}\n"
