@@ -239,7 +239,7 @@ def migrate(data_dir: DataDir = None) -> None:
 @app.command()
 def bench(
     docs: Annotated[int, typer.Option(help="Documents deposited and followed to their terminal state")] = 200,
-    mix: Annotated[str, typer.Option(help="Share of each flow, e.g. actes=0.6,helios=0.4")] = "actes=0.6,helios=0.4",
+    mix: Annotated[str, typer.Option(help="Share of each flow (actes, helios, rh = RH arrêtés)")] = "actes=0.5,helios=0.3,rh=0.2",
     workers: Annotated[int, typer.Option(help="Worker processes in one consumer group")] = 1,
     concurrency: Annotated[int, typer.Option(help="Deposits in flight at once")] = 16,
     collectivites: Annotated[int, typer.Option(help="Collectivités the documents are spread over")] = 8,

@@ -34,7 +34,7 @@ TERMINAL = ("archived", "rejected", "error", "cancelled")
 @dataclass
 class BenchOptions:
     docs: int = 200
-    mix: dict[str, float] = field(default_factory=lambda: {"actes": 0.6, "helios": 0.4})
+    mix: dict[str, float] = field(default_factory=lambda: {"actes": 0.5, "helios": 0.3, "rh": 0.2})
     workers: int = 1
     concurrency: int = 16  # deposits in flight at once
     collectivites: int = 8
@@ -78,7 +78,7 @@ async def _setup(stack: Stack, sirens: list[str]) -> str:
             await add_collectivite(session, siren=siren, name=f"Commune de mesure {i}", departement="044",
                                    arrondissement="1", nature_code="31",
                                    connectors=simulator_connectors(siren, "pades", cert_dir))
-        key = await create_key(session, sirens, ["depositor"], name="bench")
+        key = await create_key(session, sirens, ["depositor", "rh"], name="bench")
     await store.close()
     return key
 

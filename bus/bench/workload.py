@@ -58,7 +58,16 @@ def _pes(siren: str, n: int, run: str) -> BenchDocument:
     return BenchDocument("helios", siren, {"signature": True}, [("document", ("PES.xml", data, "application/xml"))])
 
 
-GENERATORS: dict[str, Callable[[str, int, str], BenchDocument]] = {"actes": _acte, "helios": _pes}
+def _arrete(siren: str, n: int, run: str) -> BenchDocument:
+    """An RH arrêté individuel (flow rh-acte): parapheur signature, ACTES nature 3, archive."""
+    numero = f"R{run}{n:07d}"
+    meta = {"numero_interne": numero, "date_decision": date.today().isoformat(), "classification": "4.1",
+            "objet": f"Arrêté de nomination {n}", "matricule": f"M{n:06d}"}
+    pdf = make_pdf(f"Arrêté {numero}", ["mesure"])
+    return BenchDocument("rh-acte", siren, meta, [("document", ("arrete.pdf", pdf, "application/pdf"))])
+
+
+GENERATORS: dict[str, Callable[[str, int, str], BenchDocument]] = {"actes": _acte, "helios": _pes, "rh": _arrete}
 
 
 def parse_mix(text: str) -> dict[str, float]:
