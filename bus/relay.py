@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from bus.store.db import Store
 from bus.store.models import OutboxEvent, utcnow
@@ -22,14 +22,40 @@ Publish = Callable[[str, str, dict[str, Any]], Awaitable[Awaitable[Any]]]
 
 
 async def relay_once(store: Store, publish: Publish, batch: int = 500) -> int:
-    async with store.sessions() as session:
-        rows = (await session.execute(
-            select(OutboxEvent).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id).limit(batch)
-        )).scalars().all()
-    if not rows:
-        return 0
+    if store.url.startswith("sqlite"):
+        return await _relay_unlocked(store, publish, batch)
+    return await _relay_locked(store, publish, batch)
+
+
+async def _publish(rows: list[OutboxEvent], publish: Publish) -> None:
     acks = [await publish(row.topic, row.key, row.payload) for row in rows]
     await asyncio.gather(*acks)
+
+
+def _pending(batch: int) -> Select[tuple[OutboxEvent]]:
+    return select(OutboxEvent).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id).limit(batch)
+
+
+async def _relay_locked(store: Store, publish: Publish, batch: int) -> int:
+    """Several workers (PostgreSQL): each relay locks the rows it publishes and skips the rows
+    another relay holds, so a row is published by one relay, not by every worker."""
+    async with store.transaction() as session:
+        rows = list((await session.execute(_pending(batch).with_for_update(skip_locked=True))).scalars())
+        if rows:
+            await _publish(rows, publish)
+            await session.execute(
+                update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=utcnow())
+            )
+    return len(rows)
+
+
+async def _relay_unlocked(store: Store, publish: Publish, batch: int) -> int:
+    """SQLite (one host): read outside the write lock, so publishing never holds other writers."""
+    async with store.sessions() as session:
+        rows = list((await session.execute(_pending(batch))).scalars())
+    if not rows:
+        return 0
+    await _publish(rows, publish)
     async with store.transaction() as session:
         await session.execute(
             update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=utcnow())
