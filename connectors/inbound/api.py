@@ -29,11 +29,16 @@ from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
 from connectors import console
-from connectors.inbound import annulation as ops_annulation
-from connectors.inbound import batches, operations, pastell, reports
-from connectors.inbound import counters as ops_counters
-from connectors.inbound import groups as ops_groups
-from connectors.inbound import webhooks as ops_webhooks
+from connectors.inbound import (
+    annulation,
+    batches,
+    counters,
+    groups,
+    operations,
+    pastell,
+    reports,
+    webhooks,
+)
 from connectors.inbound.auth import (
     ApiError,
     Key,
@@ -69,13 +74,13 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(operations.router)
     app.include_router(reports.router)
     app.include_router(batches.router)
-    app.include_router(ops_counters.router)
-    app.include_router(ops_groups.router)
-    app.include_router(ops_webhooks.router)
-    app.include_router(ops_annulation.router)
+    app.include_router(counters.router)
+    app.include_router(groups.router)
+    app.include_router(webhooks.router)
+    app.include_router(annulation.router)
     console.mount(app, settings, blobs)
     pastell.mount(app, store, blobs, depositor, settings)
-    app.add_route("/metrics", ops_counters.metrics_with_live_counters, include_in_schema=False)
+    app.add_route("/metrics", counters.metrics_with_live_counters, include_in_schema=False)
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
