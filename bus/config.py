@@ -43,9 +43,11 @@ class Settings(BaseSettings):
     max_attempts: int = 5
     retry_backoff: float = 1.0  # seconds, doubled at each attempt
     retry_backoff_max: float = 60.0
-    poll_interval: float = 1.0  # how often pending remote effects are asked again
+    poll_interval: float = 1.0  # how often pending remote effects are asked again, at first
+    poll_interval_max: float = 300.0  # ... then a tenth of their age, up to this
     stage_timeout: float = 120.0  # reconciler re-drives documents idle longer than this
     reconcile_interval: float = 10.0
+    outbox_retention: float = 3600.0  # published outbox rows are deleted after this many seconds
     # A fresh embedded broker (memory storage) remembers nothing: re-drive every open document
     # at start-up instead of waiting for the stage timeout.
     redrive_on_start: bool = False

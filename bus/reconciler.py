@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 
-from bus.flows.definition import load_flow
+from bus.flows.definition import flow_names, load_flow
 from bus.store.db import Store
 from bus.store.models import Document, Effect, utcnow
 from bus.store.outbox import emit_event
@@ -22,14 +22,21 @@ from schemas.events import Event
 log = logging.getLogger(__name__)
 
 
+def open_documents() -> ColumnElement[bool]:
+    """Documents not in a terminal state of their flow: the work in progress, whose size does not
+    grow with the years of history the store keeps."""
+    return or_(*(and_(Document.flow == name, Document.state.not_in(load_flow(name).terminal))
+                 for name in flow_names()))
+
+
 async def reconcile(store: Store, stage_timeout: float) -> int:
     cutoff = utcnow() - timedelta(seconds=stage_timeout)
     redriven_ids: list[str] = []
     async with store.transaction() as session:
-        stale = (await session.execute(select(Document).where(Document.updated_at < cutoff))).scalars().all()
+        stale = (await session.execute(
+            select(Document).where(Document.updated_at < cutoff, open_documents())
+        )).scalars().all()
         for doc in stale:
-            if load_flow(doc.flow).is_terminal(doc.state):
-                continue
             if doc.stage is not None:
                 effect = (await session.execute(
                     select(Effect).where(Effect.document_id == doc.id, Effect.stage == doc.stage,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, delete, select, update
 
 from bus.store.db import Store
 from bus.store.models import OutboxEvent, utcnow
@@ -61,6 +62,16 @@ async def _relay_unlocked(store: Store, publish: Publish, batch: int) -> int:
             update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(published_at=utcnow())
         )
     return len(rows)
+
+
+async def prune_published(store: Store, retention: float) -> int:
+    """Forget rows published more than `retention` seconds ago: Kafka and the journal hold the
+    history, and an outbox that keeps every event ever sent grows with the years."""
+    async with store.transaction() as session:
+        result = await session.execute(
+            delete(OutboxEvent).where(OutboxEvent.published_at < utcnow() - timedelta(seconds=retention))
+        )
+    return int(result.rowcount or 0)
 
 
 async def relay_forever(store: Store, publish: Publish, idle_sleep: float = 0.05) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from bus.engine import Engine
 from bus.flows.definition import stage_kinds
 from bus.lanes import Lanes
 from bus.reconciler import reconcile
-from bus.relay import relay_forever
+from bus.relay import prune_published, relay_forever
 from bus.stages.runner import RunnerSettings, StageRunner
 from bus.store.db import Store
 from bus.topics import EVENTS, MOVES, command_topic
@@ -64,6 +65,10 @@ def faust_options(bootstrap: str, datadir: Path, partitions: int) -> dict[str, A
         "broker_commit_interval": 0.5,
         "broker_max_poll_records": 500,
         "stream_wait_empty": False,
+        # Tansu's reported highwater can trail the offsets its produce acks gave the tables' changelog
+        # records by one or two. faust's check then crashes table recovery after a rebalance, which
+        # leaves every partition of the worker paused: the counters must never stop the engine.
+        "recovery_consistency_check": False,
     }
 
 
@@ -79,6 +84,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         retry_backoff=settings.retry_backoff,
         retry_backoff_max=settings.retry_backoff_max,
         poll_interval=settings.poll_interval,
+        poll_interval_max=settings.poll_interval_max,
         lease=settings.connector_timeout * 2 + 5,
     )
     runner = StageRunner(store, blobs, registry, runner_settings)
@@ -155,6 +161,21 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     async def retry_due() -> None:
         for command in await runner.due_retries():
             asyncio.ensure_future(runner.run_command(command))
+
+    @app.timer(2.0)
+    async def watchdog() -> None:
+        # A crashed faust service (table recovery, consumer) leaves its partitions paused while the
+        # process looks alive. Exit instead: the group hands the partitions to the other workers
+        # and the supervisor (compose `restart:`, systemd) starts this one again.
+        crashed = [s for s in (app.tables.recovery, app.consumer) if s.crashed]
+        if crashed:
+            log.critical("faust service crashed (%s): exiting so the group rebalances",
+                         ", ".join(f"{s.label}: {s.crash_reason!r}" for s in crashed))
+            os._exit(70)
+
+    @app.timer(60.0)
+    async def outbox_prune() -> None:
+        await prune_published(store, settings.outbox_retention)
 
     @app.timer(5.0)
     async def outbox_gauge() -> None:

@@ -46,8 +46,16 @@ class RunnerSettings:
     max_attempts: int = 5
     retry_backoff: float = 1.0
     retry_backoff_max: float = 60.0
-    poll_interval: float = 1.0
+    poll_interval: float = 1.0  # the first polls of a fresh submission
+    poll_interval_max: float = 300.0  # the slowest polls, for effects that wait for days
     lease: float = 60.0  # how long a claimed effect is ours before another worker may take it
+
+
+def poll_delay(waited: float, settings: RunnerSettings) -> float:
+    """Seconds until the next poll of an effect submitted `waited` seconds ago: about a tenth of
+    its age, so a fresh submission is asked often and an acte waiting days for its AR is asked
+    every few minutes, and thousands of waiting effects do not cost a request each per interval."""
+    return min(max(settings.poll_interval, waited / 10), max(settings.poll_interval, settings.poll_interval_max))
 
 
 def reference(document_id: str, stage: str, generation: int) -> str:
@@ -237,8 +245,8 @@ class StageRunner:
             )
             if claimed.rowcount != 1:
                 return
-            document_id, stage_name, generation, remote_id = (
-                effect.document_id, effect.stage, effect.generation, effect.remote_id)
+            document_id, stage_name, generation, remote_id, submitted_at = (
+                effect.document_id, effect.stage, effect.generation, effect.remote_id, effect.created_at)
             doc = await session.get(Document, document_id)
             assert doc is not None
             connector_key = load_flow(doc.flow).stage(stage_name).connector_key
@@ -251,7 +259,8 @@ class StageRunner:
             await self._poll_later(effect_id, max(self.settings.poll_interval, self.settings.retry_backoff), str(exc))
             return
         if result.status == "pending":
-            await self._poll_later(effect_id, self.settings.poll_interval, None)
+            waited = (utcnow() - submitted_at).total_seconds()
+            await self._poll_later(effect_id, poll_delay(waited, self.settings), None)
             return
         refs = await asyncio.to_thread(self._put_all, flow, siren, result.files)
         async with self.store.transaction() as session:

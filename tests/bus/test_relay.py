@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from collections import Counter
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from bus.relay import relay_once
-from bus.store.models import OutboxEvent
+from bus.relay import prune_published, relay_once
+from bus.store.models import OutboxEvent, utcnow
 
 
 async def _fill(store, rows: int) -> None:  # type: ignore[no-untyped-def]
@@ -56,3 +57,17 @@ async def test_two_relays_on_postgresql_publish_each_row_once(store, database) -
     counts = Counter(published)
     assert sorted(counts) == list(range(400))
     assert max(counts.values()) == 1, [n for n, c in counts.items() if c > 1][:10]
+
+
+async def test_published_rows_are_pruned_after_the_retention_unpublished_ones_never(store) -> None:  # type: ignore[no-untyped-def]
+    now = utcnow()
+    async with store.transaction() as session:
+        session.add(OutboxEvent(topic="dematbus.events", key="k", payload={"n": "old"},
+                                published_at=now - timedelta(hours=2)))
+        session.add(OutboxEvent(topic="dematbus.events", key="k", payload={"n": "recent"},
+                                published_at=now - timedelta(minutes=5)))
+        session.add(OutboxEvent(topic="dematbus.events", key="k", payload={"n": "pending"}))
+    assert await prune_published(store, retention=3600) == 1
+    async with store.sessions() as session:
+        left = sorted(row.payload["n"] for row in (await session.execute(select(OutboxEvent))).scalars())
+    assert left == ["pending", "recent"]

@@ -13,12 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from bus.collectivites import add_collectivite, simulator_connectors
 from bus.demo import register_at_simulators
 from bus.stack import Stack
 from bus.store.apikeys import create_key
 from bus.store.db import Store
+from bus.store.models import Effect, utcnow
 from connectors.signature.certificates import make_test_certificate
 from connectors.signature.pdf import make_pdf
 from tests.databases import shared_database
@@ -79,8 +81,26 @@ class Bus:
         while doc["state"] not in states and time.monotonic() < deadline:
             time.sleep(0.2)
             doc = self.get(siren, doc_id)
-        assert doc["state"] in states, f"{doc_id} stuck in {doc['state']}: {doc['timeline']}"
+        assert doc["state"] in states, f"{doc_id} stuck in {doc['state']}: {doc['timeline']}\n{self.diagnose(doc_id)}"
         return doc
+
+    def diagnose(self, doc_id: str) -> str:
+        """What a stuck document's effects ledger and the processes' logs say about it."""
+        async def ledger() -> list[dict[str, Any]]:
+            store = Store(self.stack.settings.db_url)
+            try:
+                async with store.sessions() as session:
+                    rows = (await session.execute(select(Effect).where(Effect.document_id == doc_id))).scalars()
+                    return [{c: getattr(e, c) for c in ("stage", "generation", "status", "attempts", "remote_id",
+                                                         "next_at", "last_error", "updated_at")} for e in rows]
+            finally:
+                await store.close()
+
+        lines = [f"now={utcnow()} effects={asyncio.run(ledger())}"]
+        for log in sorted((self.stack.data_dir / "logs").glob("*.log")):
+            hits = [line for line in log.read_text(errors="replace").splitlines() if doc_id in line]
+            lines += [f"{log.name}: {line}" for line in hits[-10:]]
+        return "\n".join(lines)
 
     def s2low_duplicates(self) -> int:
         return self.sims.get("/s2low/_admin/transmissions").json()["duplicates"]
