@@ -10,7 +10,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -325,9 +325,8 @@ def collectivite_list(data_dir: DataDir = None) -> None:
     from sqlalchemy import select
 
     from bus.store.db import Store
-    from bus.store.models import Collectivite
-
     from bus.store.entites import ensure_ids
+    from bus.store.models import Collectivite
 
     async def run() -> tuple[list[Collectivite], dict[str, int]]:
         store = Store(_settings(data_dir).db_url)
@@ -615,8 +614,8 @@ def pes_memory(
 
 @journal_app.command("verify")
 def journal_verify(
-    document_id: Annotated[Optional[str], typer.Argument(help="One document (default: every chain)")] = None,
-    id_: Annotated[Optional[str], typer.Option("--id", help="One document (default: every chain)")] = None,
+    document_id: Annotated[str | None, typer.Argument(help="One document (default: every chain)")] = None,
+    id_: Annotated[str | None, typer.Option("--id", help="One document (default: every chain)")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Recompute the hash chains (one document, or all); exit 1 naming each broken entry."""

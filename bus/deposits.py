@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from bus import moves
 from bus.blobs import BlobRef, BlobStore, BlobTooLarge
 from bus.config import Settings
-from bus.metrics import observe_deposit
 from bus.flows.definition import flow_names, load_flow, resolve
+from bus.metrics import observe_deposit
 from bus.store import journal
 from bus.store.db import Store
 from bus.store.models import Collectivite, Document

@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
-from bus.flows.definition import FlowDefinition, StageDefinition, load_flow
 from bus import metrics, moves
+from bus.flows.definition import FlowDefinition, StageDefinition, load_flow
 from bus.store import journal
 from bus.store.db import Store
-from bus.store.models import Collectivite, DeadLetter, Document, utcnow
+from bus.store.models import Collectivite, DeadLetter, Document, Effect, utcnow
 from bus.store.outbox import emit_command
 from schemas.events import Command, Event
 
@@ -102,6 +103,13 @@ class Engine:
             return await self._enter_next(session, flow, doc, after=None)
         stage = flow.stage(doc.stage)
         if doc.state in {stage.running, stage.submitted}:
+            effect = (await session.execute(select(Effect).where(
+                Effect.document_id == doc.id, Effect.stage == stage.name, Effect.generation == doc.generation,
+            ))).scalar_one_or_none()
+            if effect is not None and effect.outcome is not None:
+                # The effect finished but its outcome event never reached the engine: apply it now.
+                log.info("document %s: applying the recorded outcome of %s", doc.id, stage.name)
+                return await self._apply(session, flow, doc, Event.model_validate(effect.outcome))
             doc.updated_at = utcnow()  # the reconciler waits a full timeout before the next redrive
             await session.flush()
             await journal.append(session, doc.id, "redrive", doc.state, {"stage": stage.name})

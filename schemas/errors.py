@@ -44,4 +44,4 @@ class MetadataError(SchemaError):
     """Bad deposit metadata of an acte."""
 
 
-__all__ = ["SchemaError", "XmlError", "XsdError", "ArchiveError", "MetadataError"]
+__all__ = ["ArchiveError", "MetadataError", "SchemaError", "XmlError", "XsdError"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +11,7 @@ from lxml import etree
 
 from schemas.errors import SchemaError, XmlError, XsdError
 
-__all__ = ["parse_xml", "validate", "XSD_DIR", "XsdKind", "XmlError", "XsdError", "SchemaError"]
+__all__ = ["XSD_DIR", "SchemaError", "XmlError", "XsdError", "XsdKind", "parse_xml", "validate"]
 
 XSD_DIR = Path(__file__).resolve().parent / "xsd"
 
@@ -70,7 +70,7 @@ def parse_xml(data: bytes, *, max_bytes: int = 20_000_000) -> etree._Element:
     return root
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema(kind: str) -> tuple[etree.XMLSchema, threading.Lock]:
     try:
         rel = _ENTRY_POINTS[kind]

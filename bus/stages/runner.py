@@ -139,15 +139,10 @@ class StageRunner:
             return effect.id, effect.attempts + 1, [effect.reference, *earlier]
 
     async def _refused(self, effect_id: int, command: Command, refusal: RemoteRefusal) -> None:
+        event = Event(type="stage.rejected", document_id=command.document_id, siren=command.siren,
+                      stage=command.stage, generation=command.generation, fields=refusal.fields, reason=refusal.reason)
         async with self.store.transaction() as session:
-            await session.execute(
-                update(Effect).where(Effect.id == effect_id).values(
-                    status="rejected", last_error=refusal.reason, next_at=None, updated_at=utcnow()
-                )
-            )
-            emit_event(session, Event(type="stage.rejected", document_id=command.document_id, siren=command.siren,
-                                      stage=command.stage, generation=command.generation,
-                                      fields=refusal.fields, reason=refusal.reason))
+            await _finish(session, effect_id, "rejected", event, last_error=refusal.reason)
 
     def _put_all(self, flow: str, siren: str, files: list[OutputFile]) -> list:  # type: ignore[type-arg]
         seal_for = siren if load_flow(flow).encrypted else None
@@ -183,14 +178,10 @@ class StageRunner:
 
     async def _fail(self, effect_id: int, command: Command, error: str) -> None:
         log.error("stage %s of %s failed: %s", command.stage, command.document_id, error)
+        event = Event(type="stage.failed", document_id=command.document_id, siren=command.siren,
+                      stage=command.stage, generation=command.generation, reason=error)
         async with self.store.transaction() as session:
-            await session.execute(
-                update(Effect).where(Effect.id == effect_id).values(
-                    status="failed", last_error=error, next_at=None, updated_at=utcnow()
-                )
-            )
-            emit_event(session, Event(type="stage.failed", document_id=command.document_id, siren=command.siren,
-                                      stage=command.stage, generation=command.generation, reason=error))
+            await _finish(session, effect_id, "failed", event, last_error=error)
 
     # -- retries and polling (driven by a timer, from the ledger: they survive any crash) -----
 
@@ -263,18 +254,12 @@ class StageRunner:
             await self._poll_later(effect_id, poll_delay(waited, self.settings), None)
             return
         refs = await asyncio.to_thread(self._put_all, flow, siren, result.files)
+        event = Event(type="stage.done" if result.status == "done" else "stage.rejected",
+                      document_id=document_id, siren=siren, stage=stage_name, generation=generation,
+                      fields=result.fields, reason=result.reason)
         async with self.store.transaction() as session:
-            await session.execute(
-                update(Effect).where(Effect.id == effect_id).values(
-                    status="done" if result.status == "done" else "rejected", next_at=None, updated_at=utcnow()
-                )
-            )
+            await _finish(session, effect_id, "done" if result.status == "done" else "rejected", event)
             await _add_files(session, document_id, result.files, refs)
-            emit_event(session, Event(
-                type="stage.done" if result.status == "done" else "stage.rejected",
-                document_id=document_id, siren=siren, stage=stage_name, generation=generation,
-                fields=result.fields, reason=result.reason,
-            ))
 
     async def _poll_later(self, effect_id: int, delay: float, error: str | None) -> None:
         async with self.store.transaction() as session:
@@ -327,6 +312,16 @@ def _select_inputs(stage: StageDefinition, files: list[File]) -> list[File]:
                 chosen.extend(matching)
                 break
     return chosen
+
+
+async def _finish(session: AsyncSession, effect_id: int, status: str, event: Event,
+                  last_error: str | None = None) -> None:
+    """Close an effect with its outcome, and announce it: both in the caller's transaction."""
+    values = {"status": status, "next_at": None, "updated_at": utcnow(), "outcome": event.model_dump(mode="json")}
+    if last_error is not None:
+        values["last_error"] = last_error
+    await session.execute(update(Effect).where(Effect.id == effect_id).values(**values))
+    emit_event(session, event)
 
 
 async def _uncertain_references(session: AsyncSession, document_id: str, stage: str, generation: int) -> list[str]:

@@ -27,7 +27,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON, datetime: DateTime()}
+    type_annotation_map = {dict[str, Any]: JSON, dict[str, Any] | None: JSON, list[str]: JSON, datetime: DateTime()}
 
 
 class Collectivite(Base):
@@ -137,6 +137,9 @@ class Effect(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     next_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    # The outcome event (stage.done / stage.rejected / stage.failed) as emitted, kept so a redrive
+    # can apply it again when the event itself was lost (a worker killed with it in a lane).
+    outcome: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ class FolderWatcher:
         target_dir.mkdir(exist_ok=True)
         target = target_dir / path.name
         if target.exists():  # same name dropped again later: keep both
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
             target = target_dir / f"{path.stem}.{stamp}{path.suffix}"
         if error is not None:
             (target_dir / f"{target.name}.error.json").write_text(json.dumps(error, ensure_ascii=False, indent=2))

@@ -29,7 +29,12 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
-from schemas.seda.transfer import SedaError, build_archive_transfer, parse_acknowledgement, parse_transfer_reply
+from schemas.seda.transfer import (
+    SedaError,
+    build_archive_transfer,
+    parse_acknowledgement,
+    parse_transfer_reply,
+)
 
 DUPLICATE_MARKER = "a déjà été reçu"
 _KEYWORD_FIELDS = ("id_acte", "numero_interne", "classification", "nature")

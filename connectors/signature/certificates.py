@@ -36,7 +36,7 @@ def make_test_certificate(common_name: str, organisation: str, out_dir: Path) ->
         ]
     )
     # Back-date slightly so a freshly generated cert is valid on hosts with a small clock skew.
-    not_before = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    not_before = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -207,7 +207,7 @@ class PadesConnector:
                     location=location,
                     signer_name=signer.common_name,
                 )
-            except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on broken PDFs
+            except Exception as exc:
                 raise PermanentConnectorError(f"cannot sign {doc.name}: {exc}") from exc
             outputs.append(
                 OutputFile(

@@ -339,7 +339,7 @@ def parse_folder_premis(data: bytes) -> ParsedPremis:
 
 
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 def _sub(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
@@ -639,7 +639,7 @@ class Simulator:
             due = dt.date.fromisoformat(folder.due_date[:10])
         except ValueError:
             return False
-        return due < dt.datetime.fromtimestamp(self.now(), dt.timezone.utc).date()
+        return due < dt.datetime.fromtimestamp(self.now(), dt.UTC).date()
 
     def delete(self, folder: SimFolder) -> None:
         if self.state(folder) not in DELETABLE:
@@ -753,7 +753,7 @@ class Simulator:
                         doc.data,
                         cert_path=self.cert_path,
                         key_path=self.key_path,
-                        signing_time=dt.datetime.fromtimestamp(when, dt.timezone.utc),
+                        signing_time=dt.datetime.fromtimestamp(when, dt.UTC),
                     )
                 except XadesError:  # not a PES, already signed, nothing to sign: as uploaded
                     folder.signed[doc.id] = doc.data
@@ -768,7 +768,7 @@ class Simulator:
             return False
 
     def zip(self, folder: SimFolder) -> bytes:
-        stamp = dt.datetime.fromtimestamp(max(folder.created_at, 315532800), dt.timezone.utc)
+        stamp = dt.datetime.fromtimestamp(max(folder.created_at, 315532800), dt.UTC)
         date_time = stamp.timetuple()[:6]
         out = io.BytesIO()
         safe_name = re.sub(r"[\\/]", "_", folder.name)
@@ -850,7 +850,7 @@ def _error(status: int, message: str, path: str) -> JSONResponse:
     }
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     body = {
-        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "status": status,
         "error": reasons.get(status, ""),
         "message": message,

@@ -77,11 +77,12 @@ import hmac
 import json
 import random
 import re
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -748,7 +749,7 @@ async def _read_form(request: Request) -> dict[str, Any]:
     form = await request.form(max_files=10_000, max_fields=10_000)
     out: dict[str, Any] = {"acte_attachments": [], "type_pj": []}
     for key, value in form.multi_items():
-        base = key[:-2] if key.endswith("[]") else key
+        base = key.removesuffix("[]")
         if isinstance(value, UploadFile):
             posted = PostedFile(value.filename or "", await value.read())
             if base == "acte_attachments":

@@ -53,7 +53,7 @@ class ServerThread:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         self.start()
         return self
 

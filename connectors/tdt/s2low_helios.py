@@ -36,7 +36,6 @@ import logging
 import re
 from typing import Any
 
-
 from connectors.base import (
     ConnectorError,
     InputFile,

@@ -1,6 +1,12 @@
 """ACTES (@ctes) formats: naming, metadata, classification, archive, messages."""
 
-from .archive import BuiltArchive, Emetteur, ParsedArchive, build_acte_archive, read_acte_archive
+from .archive import (
+    BuiltArchive,
+    Emetteur,
+    ParsedArchive,
+    build_acte_archive,
+    read_acte_archive,
+)
 from .classification import Classification, default_classification
 from .messages import (
     ActesMessage,
@@ -21,12 +27,12 @@ from .naming import (
 )
 
 __all__ = [
+    "NATURES",
     "ActesMessage",
     "ActesMetadata",
     "BuiltArchive",
     "Classification",
     "Emetteur",
-    "NATURES",
     "ParsedArchive",
     "archive_name",
     "build_acte_archive",

@@ -29,17 +29,17 @@ from .naming import (
 from .ns import local, root_element, serialize, sub
 
 __all__ = [
-    "Emetteur",
-    "BuiltArchive",
-    "ParsedArchive",
-    "build_acte_archive",
-    "build_message_archive",
-    "build_enveloppe",
-    "build_acte_xml",
-    "read_acte_archive",
-    "pack_tar_gz",
     "ACTE_EXTENSIONS",
     "ANNEXE_EXTENSIONS",
+    "BuiltArchive",
+    "Emetteur",
+    "ParsedArchive",
+    "build_acte_archive",
+    "build_acte_xml",
+    "build_enveloppe",
+    "build_message_archive",
+    "pack_tar_gz",
+    "read_acte_archive",
 ]
 
 ACTE_EXTENSIONS = frozenset({"pdf", "xml"})

@@ -11,7 +11,7 @@ from schemas.xml import parse_xml, validate
 
 from .ns import attr, child, child_text, local, q, to_date
 
-__all__ = ["Classification", "NatureClassification", "Matiere", "default_classification"]
+__all__ = ["Classification", "Matiere", "NatureClassification", "default_classification"]
 
 _DATA = Path(__file__).resolve().parent / "data" / "classification-exemple.xml"
 
@@ -32,7 +32,7 @@ class NatureClassification:
 class Matiere:
     code: int
     label: str
-    children: tuple["Matiere", ...] = ()
+    children: tuple[Matiere, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Classification:
     labels: dict[str, str] = field(hash=False, repr=False)
 
     @classmethod
-    def parse(cls, xml: bytes, *, check_xsd: bool = True) -> "Classification":
+    def parse(cls, xml: bytes, *, check_xsd: bool = True) -> Classification:
         root = parse_xml(xml)
         if local(root) != "RetourClassification":
             raise SchemaError(

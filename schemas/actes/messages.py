@@ -18,29 +18,40 @@ from .naming import (
     response_enveloppe_name,
     response_file_name,
 )
-from .ns import ACTES_NS, attr, child, child_text, local, q, root_element, serialize, sub, to_date
+from .ns import (
+    ACTES_NS,
+    attr,
+    child,
+    child_text,
+    local,
+    q,
+    root_element,
+    serialize,
+    sub,
+    to_date,
+)
 
 __all__ = [
-    "ActesMessage",
     "MESSAGE_TYPES",
     "TYPE_CODES",
-    "parse_actes_message",
-    "message_from_root",
-    "build_aracte",
+    "ActesMessage",
+    "anomalie_enveloppe_file_name",
+    "build_annulation",
     "build_anomalie_acte",
     "build_anomalie_enveloppe",
     "build_ar_annulation",
-    "build_courrier_pref",
     "build_ar_reponse_cl",
+    "build_aracte",
+    "build_courrier_pref",
     "build_defere_ta",
-    "build_reponse_classification_sans_changement",
-    "build_enveloppe_misillcl",
-    "build_annulation",
     "build_demande_classification",
+    "build_enveloppe_misillcl",
+    "build_reponse_classification_sans_changement",
     "build_reponse_courrier",
-    "response_file_name",
+    "message_from_root",
+    "parse_actes_message",
     "response_enveloppe_name",
-    "anomalie_enveloppe_file_name",
+    "response_file_name",
 ]
 
 # §1.8: type code -> root element name.

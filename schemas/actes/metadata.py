@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Annotated, Any, Mapping
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -22,8 +23,8 @@ from .classification import Classification
 from .naming import NATURES
 
 __all__ = [
-    "ActesMetadata",
     "NUMERO_INTERNE_RE",
+    "ActesMetadata",
     "metadata_error_from_validation",
     "parse_metadata",
     "today_paris",

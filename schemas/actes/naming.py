@@ -7,20 +7,20 @@ from dataclasses import dataclass
 from datetime import date
 
 __all__ = [
-    "Nature",
+    "ENVELOPPE_NAME_RE",
     "NATURES",
     "NATURES_BY_ABBR",
-    "nature_info",
-    "id_acte",
-    "parse_id_acte",
-    "business_file_name",
-    "enveloppe_name",
+    "Nature",
+    "anomalie_enveloppe_file_name",
     "archive_name",
+    "business_file_name",
     "check_archive_name",
+    "enveloppe_name",
+    "id_acte",
+    "nature_info",
+    "parse_id_acte",
     "response_enveloppe_name",
     "response_file_name",
-    "anomalie_enveloppe_file_name",
-    "ENVELOPPE_NAME_RE",
 ]
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest

@@ -17,7 +17,11 @@ from connectors.base import (
     StageJob,
 )
 from connectors.sae.asalae import AsalaeConnector
-from schemas.seda.transfer import parse_archive_transfer, parse_transfer_reply, validate_seda21
+from schemas.seda.transfer import (
+    parse_archive_transfer,
+    parse_transfer_reply,
+    validate_seda21,
+)
 from schemas.xml import validate
 
 COLLECTIVITE = Collectivite(siren="210600235", name="Commune A", departement="006", arrondissement="2", nature_code="31")

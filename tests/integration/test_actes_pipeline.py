@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from tests.integration.conftest import Bus
 from connectors.signature.pades import verify_pdf
 from schemas.actes.archive import read_acte_archive
 from schemas.actes.messages import parse_actes_message
 from schemas.xml import validate
+from tests.integration.conftest import Bus
 
 NO_SIGNATURE, PADES, IPARAPHEUR = "214400152", "210600235", "491011698"
 ID_ACTE = re.compile(r"^[09][0-9][AB0-9]-[0-9]{9}-[0-9]{8}-[A-Z0-9_]{1,15}-[A-Z]{2}$")

@@ -6,6 +6,7 @@ import tarfile
 from datetime import date
 
 import pytest
+from schemas_testlib import PDF
 
 from schemas.actes.archive import (
     ParsedArchive,
@@ -13,11 +14,8 @@ from schemas.actes.archive import (
     pack_tar_gz,
     read_acte_archive,
 )
-from schemas.actes.metadata import ActesMetadata
 from schemas.errors import ArchiveError, MetadataError, SchemaError
 from schemas.xml import parse_xml, validate
-
-from schemas_testlib import PDF
 
 DOC_NAME = "99_DE-034-491011698-20171207-CL20171227_06-DE-1-1_1.pdf"
 

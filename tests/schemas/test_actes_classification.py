@@ -3,11 +3,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from schemas_testlib import sample
 
 from schemas.actes.classification import Classification, default_classification
 from schemas.errors import SchemaError
-
-from schemas_testlib import sample
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from schemas_testlib import PDF, sample
 
 from schemas.actes import messages as m
 from schemas.actes.archive import build_acte_archive
@@ -17,8 +18,6 @@ from schemas.actes.messages import (
 )
 from schemas.errors import SchemaError, XsdError
 from schemas.xml import validate
-
-from schemas_testlib import PDF, sample
 
 ID = "034-491011698-20171207-CL20171227_06-DE"
 NS = 'xmlns:actes="http://www.interieur.gouv.fr/ACTES#v1.1-20040216" xmlns:insee="http://xml.insee.fr/schema"'

@@ -4,13 +4,12 @@ import json
 from datetime import date
 
 import pytest
+from schemas_testlib import PDF, sample
 
-from schemas.actes.archive import Emetteur, build_acte_archive
+from schemas.actes.archive import build_acte_archive
 from schemas.actes.messages import build_aracte
 from schemas.errors import SchemaError, XmlError
 from schemas.inspect import inspect_message
-
-from schemas_testlib import PDF, sample
 
 
 def test_aracte() -> None:

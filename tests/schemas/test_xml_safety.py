@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import pytest
 from lxml import etree
+from schemas_testlib import sample
 
 from schemas.errors import SchemaError, XmlError, XsdError
 from schemas.xml import parse_xml, validate
-
-from schemas_testlib import sample
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [

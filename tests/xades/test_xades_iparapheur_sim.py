@@ -11,7 +11,11 @@ import pytest
 from lxml import etree
 
 from connectors.signature.xades import verify_pes
-from connectors.simulators.iparapheur import IparapheurSimSettings, ParsedPremis, Simulator
+from connectors.simulators.iparapheur import (
+    IparapheurSimSettings,
+    ParsedPremis,
+    Simulator,
+)
 from schemas import xml as schemas_xml
 
 SAMPLE = (
