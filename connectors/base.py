@@ -100,7 +100,10 @@ class StageConnector(Protocol):
         submitting (e.g. the transmitted ``.tar.gz``)."""
 
     async def poll(self, job: StageJob, remote_id: str) -> StageResult:
-        """Ask the remote side where the effect stands; ``done``/``rejected`` carry the result."""
+        """Ask the remote side where the effect stands; ``done``/``rejected`` carry the result.
+        ``job.files`` is empty unless the connector sets ``poll_reads_files = True``: a poll
+        usually needs the remote id only, and reading (and decrypting) the inputs at every poll
+        of an acte waiting for its AR is wasted work."""
 
     async def aclose(self) -> None: ...
 

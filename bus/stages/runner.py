@@ -242,9 +242,12 @@ class StageRunner:
             assert doc is not None
             connector_key = load_flow(doc.flow).stage(stage_name).connector_key
             siren, flow = doc.siren, doc.flow
-        job, connector_cfg = await self._job(document_id, stage_name, generation)
+        job, connector_cfg = await self._job(document_id, stage_name, generation, read_files=False)
         try:
-            result: StageResult = await self.registry.get(connector_key, connector_cfg).poll(job, remote_id or "")
+            connector = self.registry.get(connector_key, connector_cfg)
+            if getattr(connector, "poll_reads_files", False):
+                job, _ = await self._job(document_id, stage_name, generation)
+            result: StageResult = await connector.poll(job, remote_id or "")
         except ConnectorError as exc:
             log.warning("poll of %s failed: %s", job.reference, exc)
             await self._poll_later(effect_id, max(self.settings.poll_interval, self.settings.retry_backoff), str(exc))
@@ -271,7 +274,8 @@ class StageRunner:
 
     # -- jobs -------------------------------------------------------------------------------
 
-    async def _job(self, document_id: str, stage_name: str, generation: int) -> tuple[StageJob, dict]:
+    async def _job(self, document_id: str, stage_name: str, generation: int,
+                   read_files: bool = True) -> tuple[StageJob, dict]:
         async with self.store.sessions() as session:
             doc = await session.get(Document, document_id)
             assert doc is not None
@@ -281,8 +285,8 @@ class StageRunner:
                 select(File).where(File.document_id == document_id).order_by(File.id)
             )).scalars().all()
         stage = load_flow(doc.flow).stage(stage_name)
-        chosen = _select_inputs(stage, list(files))
-        data = await asyncio.to_thread(lambda: [self.blobs.get(f.sha256) for f in chosen])
+        chosen = _select_inputs(stage, list(files)) if read_files else []
+        data = await asyncio.to_thread(lambda: [self.blobs.get(f.sha256) for f in chosen]) if chosen else []
         job = StageJob(
             document_id=doc.id,
             reference=reference(doc.id, stage_name, generation),

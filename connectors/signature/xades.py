@@ -709,6 +709,8 @@ class XadesConnector:
             )
         ]
 
+    poll_reads_files = True  # a signature made by an earlier process is recounted from the input
+
     async def poll(self, job: StageJob, remote_id: str) -> StageResult:
         done = self._done.pop(job.reference, None)
         if done is None:  # submitted by an earlier process: recount from the input
