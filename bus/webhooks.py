@@ -93,18 +93,31 @@ async def webhooks_of(session: AsyncSession, sirens: list[str] | None) -> list[W
 # -- worker side ---------------------------------------------------------------------------------
 
 
-async def enqueue(store: Store, move: dict[str, Any]) -> int:
-    """One delivery row per active webhook of the move's SIREN; returns how many were added."""
+async def enqueue(store: Store, *moves: dict[str, Any]) -> int:
+    """One delivery row per active webhook of each move's SIREN; returns how many were added.
+    A batch of moves costs one query and one transaction (rows of a redelivered move are skipped)."""
     async with store.sessions() as session:
-        hooks = [h.id for h in await webhooks_of(session, [move["siren"]])]
+        hooks: dict[str, list[int]] = {}
+        for hook in await webhooks_of(session, sorted({m["siren"] for m in moves})):
+            hooks.setdefault(hook.siren, []).append(hook.id)
+    rows = [(hook_id, move) for move in moves for hook_id in hooks.get(move["siren"], [])]
+    if not rows:
+        return 0
+    try:
+        async with store.transaction() as session:
+            for hook_id, move in rows:
+                session.add(WebhookDelivery(webhook_id=hook_id, event_id=move["event_id"], payload=payload(move)))
+        return len(rows)
+    except IntegrityError:
+        pass  # some move was redelivered: queue the batch row by row
     added = 0
-    for hook_id in hooks:
+    for hook_id, move in rows:
         try:
             async with store.transaction() as session:
                 session.add(WebhookDelivery(webhook_id=hook_id, event_id=move["event_id"], payload=payload(move)))
             added += 1
         except IntegrityError:
-            pass  # the move was redelivered: already queued
+            pass  # already queued
     return added
 
 
@@ -185,11 +198,11 @@ def install(app: Any, store: Store, topic: Any, settings: DeliverySettings) -> D
 
     @app.agent(topic, name="dematbus.webhooks")
     async def queue(stream: Any) -> None:
-        async for move in stream:
+        async for moves in stream.take(200, within=0.2):
             try:
-                await enqueue(store, move)
+                await enqueue(store, *moves)
             except Exception:
-                log.exception("webhooks: could not queue %s", move)
+                log.exception("webhooks: could not queue %d move(s)", len(moves))
 
     @app.timer(0.5)
     async def deliver() -> None:

@@ -72,3 +72,17 @@ async def test_registration_refuses_bad_input(store, keys, url, secret, code) ->
         with pytest.raises(webhooks.WebhookError) as refused:
             await webhooks.register(session, SIREN_A, url, secret, "test")
     assert refused.value.code == code and refused.value.status == 422
+
+
+async def test_a_batch_of_moves_queues_each_once_even_with_a_redelivered_one(store, keys) -> None:  # type: ignore[no-untyped-def]
+    async with store.transaction() as session:
+        hook_a, _ = await webhooks.register(session, SIREN_A, "http://127.0.0.1:9/a", SECRET, "test")
+        hook_b, _ = await webhooks.register(session, SIREN_B, "http://127.0.0.1:9/b", SECRET, "test")
+    seen = a_move()
+    assert await webhooks.enqueue(store, seen) == 1
+    fresh = [a_move(), a_move(SIREN_B), a_move(SIREN_B, "transmitted")]
+    assert await webhooks.enqueue(store, seen, *fresh) == 3  # the redelivered one is skipped
+    assert sorted(d.event_id for d in await deliveries(store, hook_a.id)) == sorted([seen["event_id"],
+                                                                                   fresh[0]["event_id"]])
+    assert len(await deliveries(store, hook_b.id)) == 2
+    assert await webhooks.enqueue(store) == 0
