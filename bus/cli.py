@@ -90,11 +90,22 @@ def up(
              "pastell_url": f"{stack.api_url}/api/v2"} for d in demos
         ]} if demos else None)
         _print_welcome(stack, demos, deposited, endpoints)
+        restarts: list[float] = []
         while not stopping:
             for name, proc in list(stack.procs.items()):
-                if proc.poll() is not None:
-                    err.print(f"[red]{name} exited with code {proc.returncode}; see {stack.data_dir}/logs/{name}.log")
-                    stopping = True
+                if proc.poll() is None:
+                    continue
+                log_path = f"{stack.data_dir}/logs/{name}.log"
+                restarts = [t for t in restarts if t > time.monotonic() - 300]
+                if name.startswith("worker") and len(restarts) < 5:
+                    # A worker exits on purpose when a faust service crashed (bus.worker): start it
+                    # again, as compose's `restart:` does; its documents are redriven from the store.
+                    err.print(f"[yellow]{name} exited with code {proc.returncode}; restarting it (see {log_path})")
+                    restarts.append(time.monotonic())
+                    stack.start_worker(name)
+                    continue
+                err.print(f"[red]{name} exited with code {proc.returncode}; see {log_path}")
+                stopping = True
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -225,7 +236,8 @@ def simulators(port: Annotated[int | None, typer.Option(help="Port")] = None) ->
     from connectors.simulators.hub import create_hub
 
     settings = _settings()
-    hub = create_hub(settings.data_dir / "simulators", delay=float(os.environ.get("DEMATBUS_SIM_DELAY", "1.0")))
+    hub = create_hub(settings.data_dir / "simulators", delay=float(os.environ.get("DEMATBUS_SIM_DELAY", "1.0")),
+                     persist=os.environ.get("DEMATBUS_SIM_PERSIST", "1") != "0")
     uvicorn.run(hub, host=settings.host, port=port or settings.simulators_port, log_level="warning")
 
 

@@ -27,7 +27,8 @@ from bus.store.db import Store
 from bus.store.models import Document, JournalEntry, utcnow
 from connectors.signature.certificates import make_test_certificate
 
-FAST = {"DEMATBUS_POLL_INTERVAL": "0.05", "DEMATBUS_SIM_DELAY": "0", "DEMATBUS_RETRY_BACKOFF": "0.2"}
+FAST = {"DEMATBUS_POLL_INTERVAL": "0.05", "DEMATBUS_SIM_DELAY": "0", "DEMATBUS_RETRY_BACKOFF": "0.2",
+        "DEMATBUS_SIM_PERSIST": "0"}  # a throw-away stack: simulator state in memory only
 TERMINAL = ("archived", "rejected", "error", "cancelled")
 
 

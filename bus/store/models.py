@@ -11,12 +11,14 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -146,6 +148,13 @@ class Effect(Base):
 
 class OutboxEvent(Base):
     __tablename__ = "outbox"
+    # The relay reads the oldest pending rows, 20 times a second. A plain index on published_at
+    # still hands PostgreSQL every row ever published (their old NULL entries, until vacuum):
+    # 25 ms a query at 35 000 rows. This partial index holds the pending rows only.
+    __table_args__ = (
+        Index("ix_outbox_pending", "id", postgresql_where=text("published_at IS NULL"),
+              sqlite_where=text("published_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     topic: Mapped[str] = mapped_column(String(100))

@@ -5,7 +5,9 @@
     /iparapheur  i-Parapheur v5 REST                connectors.simulators.iparapheur
     /coffre      digital safe (payslip delivery)    connectors.simulators.coffre
 
-Each keeps its state in `<state_dir>/<name>.json`, so a restart finds earlier transactions.
+Each keeps its state in `<state_dir>/<name>.json`, so a restart finds earlier transactions
+(`persist=False` keeps it in memory only: the benchmark's throw-away stack, where rewriting a
+state that grows with every document would make the simulators the bottleneck).
 `delay` (seconds) paces every asynchronous answer: the préfecture's AR, the SAE's reply, the
 signatory's decision.
 """
@@ -21,8 +23,11 @@ from fastapi import FastAPI
 from connectors.simulators import asalae, coffre, iparapheur, s2low
 
 
-def create_hub(state_dir: Path, delay: float = 1.0) -> FastAPI:
+def create_hub(state_dir: Path, delay: float = 1.0, persist: bool = True) -> FastAPI:
     state_dir.mkdir(parents=True, exist_ok=True)
+
+    def state(name: str) -> Path | None:
+        return state_dir / f"{name}.json" if persist else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,17 +41,17 @@ def create_hub(state_dir: Path, delay: float = 1.0) -> FastAPI:
     hub = FastAPI(title="dematbus simulators", lifespan=lifespan)
     hub.mount("/s2low", s2low.create_app(s2low.S2lowSimSettings(
         trigramme="DMB", quadrigramme="EACT", validation_delay=delay / 3, transmit_delay=delay / 3,
-        ack_delay=delay / 3, state_file=state_dir / "s2low.json",
+        ack_delay=delay / 3, state_file=state("s2low"),
     )))
     hub.mount("/asalae", asalae.create_app(asalae.AsalaeSimSettings(
-        login="dematbus", password="asalae", reply_delay=delay, state_file=state_dir / "asalae.json",
+        login="dematbus", password="asalae", reply_delay=delay, state_file=state("asalae"),
     )))
     hub.mount("/iparapheur", iparapheur.create_app(iparapheur.IparapheurSimSettings(
         username="dematbus", password="iparapheur", sign_delay=delay, data_dir=state_dir,
-        state_file=state_dir / "iparapheur.json",
+        state_file=state("iparapheur"),
     )))
     hub.mount("/coffre", coffre.create_app(coffre.CoffreSimSettings(
-        receipt_delay=delay, state_file=state_dir / "coffre.json",
+        receipt_delay=delay, state_file=state("coffre"),
     )))
 
     @hub.get("/health")

@@ -51,8 +51,9 @@ def test_deposit_and_status_from_the_command_line(bus: Bus, tmp_path: Path) -> N
     assert wrong_key.returncode == 1 and "invalid_api_key" in wrong_key.stderr
 
 
-def run_up(tmp_path: Path) -> tuple[dict, list[dict], str]:  # type: ignore[type-arg]
-    """`dematbus up --demo` until its demo actes are archived; then Ctrl-C. Returns what it showed."""
+def run_up(tmp_path: Path, kill_worker: bool = False) -> tuple[dict, list[dict], str]:  # type: ignore[type-arg]
+    """`dematbus up --demo` until its demo actes are archived (after SIGKILLing the worker once,
+    when asked); then Ctrl-C. Returns what it showed."""
     api_port, sim_port = free_port(), free_port()
     (tmp_path / "endpoints.json").unlink(missing_ok=True)
     proc = subprocess.Popen(
@@ -72,6 +73,8 @@ def run_up(tmp_path: Path) -> tuple[dict, list[dict], str]:  # type: ignore[type
         assert len(endpoints["demo"]) == 3
         demo = endpoints["demo"][0]
         headers = {"Authorization": f"Bearer {demo['api_key']}"}
+        if kill_worker:
+            os.kill(_worker_pid(tmp_path), signal.SIGKILL)
         entites = httpx.get(f"{demo['pastell_url']}/entite", auth=("apikey", demo["api_key"])).json()
         assert [(e["id_e"], e["siren"]) for e in entites] == [(demo["id_e"], demo["siren"])]
         deadline = time.monotonic() + 90
@@ -96,6 +99,22 @@ def run_up(tmp_path: Path) -> tuple[dict, list[dict], str]:  # type: ignore[type
         except httpx.ConnectError:
             pass
     return endpoints, docs, out
+
+
+def _worker_pid(data_dir: Path, timeout: float = 60) -> int:
+    """The pid of the worker that holds partitions (it writes workers/worker-<pid>.json)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in (data_dir / "workers").glob("worker-*.json"):
+            return int(json.loads(path.read_text())["pid"])
+        time.sleep(0.2)
+    raise AssertionError("no worker recorded its partitions")
+
+
+def test_up_restarts_a_worker_that_died_and_its_documents_still_finish(tmp_path: Path) -> None:
+    _, docs, out = run_up(tmp_path, kill_worker=True)
+    assert docs and all(d["state"] == "archived" for d in docs)
+    assert "worker exited with code -9; restarting it" in out
 
 
 def test_up_demo_starts_everything_stops_cleanly_and_finds_its_documents_again(tmp_path: Path) -> None:
