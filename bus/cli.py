@@ -69,6 +69,9 @@ def up(
         stopping = True
 
     signal.signal(signal.SIGTERM, _stop)
+    # Ctrl-C stops everything even when SIGINT came ignored from the parent (a shell starts
+    # background jobs with SIGINT ignored, and Python then never raises KeyboardInterrupt).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with console.status("starting the broker, simulators, API and worker…"):
             stack.start_broker()
