@@ -29,7 +29,7 @@ from prometheus_client import (
 log = logging.getLogger(__name__)
 
 STATES = frozenset({"deposited", "signing", "signed", "transmitting", "transmitted", "acknowledged", "rejected",
-                    "archiving", "archived", "delivered", "error", "cancelled"})
+                    "archiving", "archived", "delivered", "error", "cancelled", "publishing", "published"})
 # From seconds (signature, transmission) to days (waiting for the préfecture's AR or the SAE).
 STAGE_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600, float("inf"))
 

@@ -18,7 +18,7 @@ FLOWS_DIR = Path(__file__).parent
 STATES = {
     "deposited", "signing", "signed", "transmitting", "transmitted", "acknowledged", "rejected",
     "archiving", "archived", "delivered", "error", "cancelled",
-    "sealing", "sealed", "delivering", "undeliverable",
+    "sealing", "sealed", "delivering", "undeliverable", "publishing", "published",
 }
 OPTION_PREFIX = "option:"  # enabled_by "option:<key>": the collectivité's option for this flow
 
@@ -27,7 +27,7 @@ class StageDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: str  # which runners serve it (topic dematbus.cmd.<kind>): signature, tdt, sae, delivery
+    kind: str  # which runners serve it (topic dematbus.cmd.<kind>): signature, tdt, publication, sae, delivery
     connector: str | None = None  # key of the collectivité's connector configuration; default: kind
     inputs: list[str] = Field(default_factory=lambda: ["*"])
     # Metadata key, or "option:<key>" for the collectivité's option of this flow (its
