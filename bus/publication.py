@@ -137,11 +137,13 @@ async def _published(session: AsyncSession, *where: Any) -> list[PublishedActe]:
     latest = {doc.id: (doc, pdf) for doc, pdf in rows}  # a replay may have stamped twice: the last one counts
     published = {i: v for i, v in latest.items() if v[0].replies.get("date_publication")}
     annexes: dict[str, list[PublishedFile]] = {}
-    if published:
+    if published:  # the same documents, joined again: no list of ids that grows with the registry
         for f in (await session.execute(
-            select(File).where(File.document_id.in_(list(published)), File.role == "annexe").order_by(File.id)
+            select(File).join(Document, File.document_id == Document.id)
+            .where(Document.flow.in_(publishing_flows()), File.role == "annexe", *where).order_by(File.id)
         )).scalars():
-            annexes.setdefault(f.document_id, []).append(_file(f))
+            if f.document_id in published:
+                annexes.setdefault(f.document_id, []).append(_file(f))
     return [_acte(doc, pdf, annexes.get(doc.id, [])) for doc, pdf in published.values()]
 
 

@@ -25,6 +25,7 @@ STATE_LABELS = {
     "deposited": "déposé", "signing": "en signature", "signed": "signé", "transmitting": "en transmission",
     "transmitted": "transmis", "acknowledged": "acquitté", "rejected": "rejeté", "archiving": "en archivage",
     "archived": "archivé", "delivered": "remis", "error": "en erreur", "cancelled": "annulé",
+    "publishing": "en publication", "published": "publié",
 }
 templates.env.globals["state_label"] = lambda s: STATE_LABELS.get(s, s)
 

@@ -41,7 +41,7 @@ async def seeded(store, keys, blobs):  # type: ignore[no-untyped-def]
         "budget": await seed_acte(store, blobs, SIREN_A, "006", "DEL2026_001", objet="Vote du budget primitif",
                                   annexes=2, votes={"vote_effectif": 29, "vote_reel": 27, "vote_pour": 25,
                                                     "vote_contre": 2}),
-        "voirie": await seed_acte(store, blobs, SIREN_A, "006", "ARR2026_007", objet="Arrêté de circulation",
+        "voirie": await seed_acte(store, blobs, SIREN_A, "006", "ARR2026_007", objet="Arrêté de circulation <script>alert(1)</script>",
                                   nature=2),
         "ancien": await seed_acte(store, blobs, SIREN_A, "006", "DEL2024_100", objet="Élection du maire",
                                   decided=__import__("datetime").date(2024, 5, 25)),
@@ -68,6 +68,7 @@ async def test_the_registry_lists_published_actes_in_three_forms(client, seeded,
     assert "Vote du budget primitif" in html and "Arrêté de circulation" in html and "Élection du maire" in html
     assert "Nomination d'un agent" not in html  # deposited without publication
     assert "3 actes publiés" in html
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # text, never markup
     assert "default-src 'none'" in page.headers["content-security-policy"]
 
     body = (await client.get(f"/publication/{SIREN_A}/actes.json")).json()
