@@ -79,7 +79,7 @@ class PublishedActe:
     pdf: PublishedFile
     annexes: tuple[PublishedFile, ...]
     withdrawal: Withdrawal | None
-    cancelled: bool  # the acte was later cancelled (annulation 6-1 acknowledged by the préfecture)
+    cancelled: bool  # its transmission was later cancelled (annulation 6-1 acknowledged by the préfecture)
 
 
 @dataclass(frozen=True)

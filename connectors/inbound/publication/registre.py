@@ -122,7 +122,7 @@ def build_router(base_url: str, blobs: BlobStore) -> APIRouter:
             "auteur": a.auteur, "qualite": a.qualite,
             "statut": "retire" if a.withdrawal else "publie",
             "retrait": {"date": a.withdrawal.on.isoformat(), "motif": a.withdrawal.reason} if a.withdrawal else None,
-            "annule": a.cancelled,
+            "transmission_annulee": a.cancelled,
             "url_pdf": absolute(urls.pdf_path(reg.siren, a.id_acte)), "sha256_pdf": a.pdf.sha256,
             "annexes": [{"nom": f.name, "type": f.media_type, "taille": f.size, "sha256": f.sha256,
                          "url": absolute(urls.annexe_path(reg.siren, a.id_acte, n))}
