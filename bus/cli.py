@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from bus.cli_ops import register as register_ops
+from bus.cli_publication import register as register_publication
 from bus.cli_report import report
 from bus.config import Settings
 
@@ -663,6 +664,7 @@ def journal_verify(
 
 app.command()(report)
 register_ops(app, collectivite_app)
+register_publication(collectivite_app)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ class StageDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: str  # which runners serve it (topic dematbus.cmd.<kind>): signature, tdt, sae, delivery
+    kind: str  # which runners serve it (topic dematbus.cmd.<kind>): signature, tdt, publication, sae, delivery
     connector: str | None = None  # key of the collectivité's connector configuration; default: kind
     inputs: list[str] = Field(default_factory=lambda: ["*"])
     # Metadata key, or "option:<key>" for the collectivité's option of this flow (its

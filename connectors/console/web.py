@@ -28,6 +28,7 @@ STATE_LABELS = {
     "transmitted": "transmis", "acknowledged": "acquitté", "rejected": "rejeté", "archiving": "en archivage",
     "archived": "archivé", "delivered": "remis", "error": "en erreur", "cancelled": "annulé",
     "sealing": "en scellement", "sealed": "scellé", "delivering": "en remise", "undeliverable": "non remis",
+    "publishing": "en publication", "published": "publié",
 }
 
 

@@ -36,6 +36,7 @@ from connectors.inbound import (
     groups,
     operations,
     pastell,
+    publication,
     reports,
     webhooks,
 )
@@ -80,6 +81,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(annulation.router)
     console.mount(app, settings, blobs)
     pastell.mount(app, store, blobs, depositor, settings)
+    publication.mount(app, settings, blobs)
     app.add_route("/metrics", counters.metrics_with_live_counters, include_in_schema=False)
 
     @app.exception_handler(ApiError)
