@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from bus.flows.definition import flow_names
 from bus.reports import FLOW_COLOURS, OUTCOMES, VolumeReport, _svg_chart, volumes
+from connectors.console.access import REPORT_ROLES, reachable_sirens
 from connectors.console.charts import hbar_svg
 from connectors.console.session import Session
 from connectors.console.web import (
@@ -24,7 +25,6 @@ from connectors.console.web import (
 )
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
-REPORT_ROLES = ("reporter", "operator", "admin")
 TOP = 10
 
 Year = Annotated[int | None, Query(ge=2000, le=2100)]
@@ -39,8 +39,7 @@ class Format(str, Enum):
 async def _report(request: Request, session: Session, year: int, flow: str | None) -> VolumeReport:
     if flow and flow not in flow_names():
         raise ConsoleError(422, "unknown_flow", f"Flux inconnu : {flow}")
-    sirens = None if "*" in session.key.sirens else list(session.key.sirens)
-    return await volumes(request.app.state.store, year=year, sirens=sirens, flow=flow or None)
+    return await volumes(request.app.state.store, year=year, sirens=reachable_sirens(session.key), flow=flow or None)
 
 
 def charts(report: VolumeReport) -> dict[str, str]:
