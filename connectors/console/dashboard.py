@@ -83,4 +83,6 @@ async def yearly_report(request: Request, year: Year = None, flow: Annotated[str
     if format is Format.json:
         return JSONResponse(report.to_json())
     nav = templates.get_template("report_nav.html").render(year=year, flow=flow or "")
-    return guarded(HTMLResponse(report.to_html().replace("<body>", "<body>" + nav, 1)))
+    # The report's own printable page, with the console's way back, in a main landmark.
+    page = report.to_html().replace("<body>", f"<body>{nav}<main>", 1).replace("</body>", "</main></body>", 1)
+    return guarded(HTMLResponse(page))
