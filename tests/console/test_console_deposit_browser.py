@@ -6,22 +6,18 @@ the accessibility check (axe-core's WCAG 2.1 AA rules, visible focus, lang="fr")
 
 from __future__ import annotations
 
-import asyncio
 import re
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from bus.store.apikeys import create_key
-from bus.store.db import Store
 from connectors import console
 from connectors.console.deposit_forms import FORMS
 from connectors.signature.pdf import make_pdf
 from tests.console import accessibility
 from tests.console.conftest import shot
-from tests.console.test_console_browser import TDT_DOWN, log_in
+from tests.console.test_console_browser import TDT_DOWN, log_in, new_key
 from tests.integration.conftest import Bus
 from tests.integration.test_helios_pipeline import PES_SIREN, unsigned_sample
 
@@ -171,19 +167,6 @@ def test_a_depositor_only_key_gets_403_on_the_operator_pages(bus: Bus, page: Pag
 
 # -- every console page ---------------------------------------------------------------------------
 
-def _admin_key(bus: Bus) -> str:
-    async def create() -> str:
-        store = Store(bus.stack.settings.db_url)
-        try:
-            async with store.transaction() as session:
-                return await create_key(session, ["*"], ["admin"], name="Administratrice")
-        finally:
-            await store.close()
-
-    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
-        return pool.submit(asyncio.run, create()).result()
-
-
 def console_pages(samples: dict[str, list[str]]) -> list[str]:
     """Every GET page of the console (the routers it mounts), its path parameters filled from
     `samples` (each value in turn): a new page is checked without being listed here."""
@@ -217,7 +200,7 @@ def test_every_console_page_passes_the_accessibility_check(bus: Bus, page: Page)
     failures: dict[str, list[str]] = {}
     page.goto(bus.stack.api_url + "/console/login")
     failures["/console/login"] = accessibility.check(page)
-    page.fill("#key", _admin_key(bus))
+    page.fill("#key", new_key(bus, ["admin"], "Administratrice"))
     page.click("button[type=submit]")
     checked = 1
     for url in urls:
