@@ -1,5 +1,6 @@
 """The web console served by the API process under `/console`: server-rendered pages for
-operators (documents, errors inbox, replay) and managers (dashboard, yearly report)."""
+depositors (deposit forms, their documents), operators (documents, errors inbox, replay) and
+managers (dashboard, yearly report)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,23 @@ from starlette.responses import FileResponse
 
 from bus.blobs import BlobStore
 from bus.config import Settings
-from connectors.console import dashboard, pages
+from bus.deposits import Depositor
+from connectors.console import dashboard, deposit, pages
 from connectors.console.session import Sessions, load_secret
+from connectors.console.uploads import KeptFiles
 from connectors.console.web import HERE
+
+ROUTERS = (pages.router, deposit.router, dashboard.router)  # every console page (the accessibility test walks them)
 
 
 def mount(app: FastAPI, settings: Settings, blobs: BlobStore) -> None:
-    app.state.console_sessions = Sessions(load_secret(settings.data_dir))
+    secret = load_secret(settings.data_dir)
+    app.state.console_sessions = Sessions(secret)
     app.state.console_blobs = blobs
-    app.include_router(pages.router)
-    app.include_router(dashboard.router)
+    app.state.console_depositor = Depositor(app.state.store, blobs, settings)
+    app.state.console_kept_files = KeptFiles(secret, blobs)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/console/static/console.css", include_in_schema=False)
     async def stylesheet() -> FileResponse:

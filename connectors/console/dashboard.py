@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from bus.flows.definition import flow_names
 from bus.reports import FLOW_COLOURS, OUTCOMES, VolumeReport, _svg_chart, volumes
 from bus.scope import scope_sirens
+from connectors.console.access import REPORT_ROLES
 from connectors.console.charts import hbar_svg
 from connectors.console.session import Session
 from connectors.console.web import (
@@ -25,7 +26,6 @@ from connectors.console.web import (
 )
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
-REPORT_ROLES = ("reporter", "operator", "admin")
 TOP = 10
 
 Year = Annotated[int | None, Query(ge=2000, le=2100)]
@@ -40,8 +40,7 @@ class Format(str, Enum):
 async def _report(request: Request, session: Session, year: int, flow: str | None) -> VolumeReport:
     if flow and flow not in flow_names():
         raise ConsoleError(422, "unknown_flow", f"Flux inconnu : {flow}")
-    sirens = scope_sirens(session.key)
-    return await volumes(request.app.state.store, year=year, sirens=sirens, flow=flow or None)
+    return await volumes(request.app.state.store, year=year, sirens=scope_sirens(session.key), flow=flow or None)
 
 
 def charts(report: VolumeReport) -> dict[str, str]:
@@ -85,4 +84,6 @@ async def yearly_report(request: Request, year: Year = None, flow: Annotated[str
     if format is Format.json:
         return JSONResponse(report.to_json())
     nav = templates.get_template("report_nav.html").render(year=year, flow=flow or "")
-    return guarded(HTMLResponse(report.to_html().replace("<body>", "<body>" + nav, 1)))
+    # The report's own printable page, with the console's way back, in a main landmark.
+    page = report.to_html().replace("<body>", f"<body>{nav}<main>", 1).replace("</body>", "</main></body>", 1)
+    return guarded(HTMLResponse(page))

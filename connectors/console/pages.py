@@ -11,15 +11,20 @@ from sqlalchemy import select
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from bus import replays
-from bus.flows.definition import flow_names
+from bus.flows.definition import flow_names, load_flow
 from bus.replays import OPERATOR_ROLES, ErrorFilter, ReplayRefused
-from bus.scope import in_scope, restrict
+from bus.scope import in_scope
 from bus.search import DocumentFilter, search
-from bus.store.models import Collectivite, Document, Effect, JournalEntry
+from bus.store.models import Document, Effect, JournalEntry
 from bus.store.models import File as FileRow
 from connectors.console import annulation
-from connectors.console.session import (
+from connectors.console.access import (
     CONSOLE_ROLES,
+    DOCUMENT_ROLES,
+    collectivites,
+    landing_page,
+)
+from connectors.console.session import (
     Session,
     clear_cookie,
     csrf_ok,
@@ -33,6 +38,7 @@ from connectors.console.web import (
     sessions,
     state_choices,
 )
+from connectors.inbound.batches import may_read_personal_data, shown_metadata
 from connectors.inbound.views import document_view
 
 router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
@@ -45,7 +51,7 @@ Text = Annotated[str | None, Query(max_length=200)]
 def _safe_next(target: str | None, session_roles: list[str]) -> str:
     if target and target.startswith("/console/") and not target.startswith("//"):
         return target
-    return "/console/documents" if set(OPERATOR_ROLES) & set(session_roles) else "/console/tableau-de-bord"
+    return landing_page(session_roles)
 
 
 def _check_csrf(session: Session, token: str | None) -> None:
@@ -69,7 +75,7 @@ async def login(request: Request, key: Annotated[str, Form(max_length=200)] = ""
     api_key, cookie = found
     if not set(CONSOLE_ROLES) & set(api_key.roles):
         response = render(request, "login.html", 403, next=next,
-                          error="Cette clé n'ouvre pas la console (rôles operator, reporter ou admin).")
+                          error="Cette clé n'ouvre pas la console (rôles depositor, operator, reporter ou admin).")
         response.headers["X-Error-Code"] = "forbidden_role"
         return response
     response = RedirectResponse(_safe_next(next, api_key.roles), status_code=303)
@@ -98,10 +104,7 @@ def _scope_siren(session: Session, siren: str | None) -> str | None:
 
 async def _collectivites(request: Request, session: Session) -> list[tuple[str, str]]:
     """(SIREN, name) of the key's collectivités, for the filter's list."""
-    query = select(Collectivite.siren, Collectivite.name).order_by(Collectivite.name)
-    query = restrict(query, Collectivite.siren, session.key)
-    async with request.app.state.store.sessions() as db:
-        return [(siren, name) for siren, name in (await db.execute(query)).tuples()]
+    return [(c.siren, c.name) for c in await collectivites(request.app.state.store, session.key)]
 
 
 def _known_flow(flow: str | None) -> str | None:
@@ -114,7 +117,7 @@ def _known_flow(flow: str | None) -> str | None:
 async def documents(request: Request, siren: Text = None, flow: Text = None, state: Text = None,
                     du: Annotated[date | None, Query()] = None, au: Annotated[date | None, Query()] = None,
                     q: Text = None, page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
-    session = await require(request, *OPERATOR_ROLES)
+    session = await require(request, *DOCUMENT_ROLES)
     if state and state not in state_choices():
         raise ConsoleError(422, "unknown_state", f"État inconnu : {state}")
     if du and au and du > au:
@@ -136,9 +139,12 @@ async def _document(request: Request, session: Session, document_id: str) -> Doc
     return doc
 
 
+REFRESH_SECONDS = 5  # a document page refreshes itself (meta refresh) until its state is terminal
+
+
 @router.get("/documents/{document_id}")
 async def document(request: Request, document_id: str) -> Response:
-    session = await require(request, *OPERATOR_ROLES)
+    session = await require(request, *DOCUMENT_ROLES)
     doc = await _document(request, session, document_id)
     async with request.app.state.store.sessions() as db:
         files = list((await db.execute(select(FileRow).where(FileRow.document_id == doc.id).order_by(FileRow.id))).scalars())
@@ -146,15 +152,23 @@ async def document(request: Request, document_id: str) -> Response:
             select(JournalEntry).where(JournalEntry.document_id == doc.id).order_by(JournalEntry.seq))).scalars())
         effects = list((await db.execute(
             select(Effect).where(Effect.document_id == doc.id).order_by(Effect.generation, Effect.id))).scalars())
-    return render(request, "document.html", doc=document_view(doc, files, timeline), effects=effects,
-                  quote=quote, can_annul=annulation.available(doc), replayed=request.query_params.get("rejoue"),
-                  annulled=request.query_params.get("annulation"))
+    view = document_view(doc, files, timeline).model_copy(update={"metadata": shown_metadata(session.key, doc)})
+    following = not load_flow(doc.flow).is_terminal(doc.state)
+    return render(request, "document.html", doc=view, effects=effects, quote=quote,
+                  operator=session.has(*OPERATOR_ROLES), can_annul=session.has(*OPERATOR_ROLES) and annulation.available(doc),
+                  replayed=request.query_params.get("rejoue"), annulled=request.query_params.get("annulation"),
+                  deposited=request.query_params.get("depot"),
+                  refresh=REFRESH_SECONDS if following and request.query_params.get("suivi") != "0" else None,
+                  following=following)
 
 
 @router.get("/documents/{document_id}/fichiers/{name}")
 async def download(request: Request, document_id: str, name: str) -> Response:
-    session = await require(request, *OPERATOR_ROLES)
+    session = await require(request, *DOCUMENT_ROLES)
     doc = await _document(request, session, document_id)
+    if not may_read_personal_data(session.key, doc):
+        role = load_flow(doc.flow).read_role
+        raise ConsoleError(403, f"{role}_role_required", f"Le rôle {role} est requis pour lire ces fichiers.")
     async with request.app.state.store.sessions() as db:
         row = (await db.execute(
             select(FileRow).where(FileRow.document_id == doc.id, FileRow.name == name))).scalar_one_or_none()

@@ -22,7 +22,6 @@ from bus.store.models import ApiKey
 
 COOKIE = "dematbus_console"
 MAX_AGE = 8 * 3600  # one working day
-CONSOLE_ROLES = ("operator", "admin", "reporter")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """Documents written straight into the store (real journal hash chain) for the console's HTTP
-tests, and a client that logs in like a browser does (form, then the session cookie)."""
+tests, a client that logs in like a browser does (form, then the session cookie), and a reader
+of the deposit forms that posts them back as a browser would."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +47,8 @@ async def seed(store: Store) -> Seeded:
     async with store.transaction() as session:
         seeded.keys["operator_a"] = await create_key(session, [SIREN_A], ["operator"], name="Opérateur A")
         seeded.keys["reporter_a"] = await create_key(session, [SIREN_A], ["reporter"], name="Direction A")
-        seeded.keys["depositor_a"] = await create_key(session, [SIREN_A], ["depositor"])
+        seeded.keys["depositor_a"] = await create_key(session, [SIREN_A], ["depositor"], name="Secrétariat A")
+        seeded.keys["rh_a"] = await create_key(session, [SIREN_A], ["rh"])
         for label, (siren, flow, state, stage, numero, objet, created, reason, name) in DOCS.items():
             doc_id = str(uuid.uuid4())
             seeded.ids[label] = doc_id
@@ -63,3 +67,63 @@ async def seed(store: Store) -> Seeded:
 
 async def login(client: httpx.AsyncClient, key: str) -> httpx.Response:
     return await client.post("/console/login", data={"key": key, "next": ""})
+
+
+class FormPage(HTMLParser):
+    """What a console form shows: its hidden fields, its labels (text → the id they are for), the
+    ids on the page, each control's attributes, and the field errors (id → code)."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.hidden: list[tuple[str, str]] = []
+        self.labels: dict[str, str] = {}
+        self.ids: set[str] = set()
+        self.controls: dict[str, dict[str, str]] = {}  # id → attributes (input, select, textarea)
+        self.selected: dict[str, str] = {}  # select id → the selected option's value
+        self.errors: dict[str, str] = {}  # error element id → data-error-code
+        self._label: tuple[str, list[str]] | None = None
+        self._select: str | None = None
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if "id" in a:
+            self.ids.add(a["id"])
+        if tag == "input" and a.get("type") == "hidden":
+            self.hidden.append((a.get("name", ""), a.get("value", "")))
+        elif tag in ("input", "select", "textarea") and "id" in a:
+            self.controls[a["id"]] = a
+        if tag == "select":
+            self._select = a.get("id")
+        if tag == "option" and self._select and "selected" in a:
+            self.selected[self._select] = a.get("value", "")
+        if tag == "label":
+            self._label = (a.get("for", ""), [])
+        if "data-error-code" in a and a.get("class") == "field-error":
+            self.errors[a.get("id", "")] = a["data-error-code"]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "label" and self._label:
+            target, text = self._label
+            self.labels[" ".join("".join(text).split())] = target
+            self._label = None
+        if tag == "select":
+            self._select = None
+
+    def handle_data(self, data: str) -> None:
+        if self._label:
+            self._label[1].append(data)
+
+    def described_by(self, control_id: str) -> list[str]:
+        return self.controls[control_id].get("aria-describedby", "").split()
+
+
+async def submit(client: httpx.AsyncClient, page: httpx.Response, values: dict[str, str],
+                 files: list[tuple[str, tuple[str, bytes, str]]] = (), drop: tuple[str, ...] = ()) -> httpx.Response:  # type: ignore[assignment]
+    """Posts a deposit form as a browser would: its hidden fields (less `drop`), the values, the files."""
+    form = FormPage(page.text)
+    action = re.search(r'<form class="deposit" method="post" action="([^"]+)"', page.text)
+    assert action, "no deposit form on the page"
+    fields = [(k, v) for k, v in form.hidden if k not in drop] + list(values.items())
+    parts = [(k, (None, v.encode())) for k, v in fields] + list(files)
+    return await client.post(action.group(1), files=parts or None)

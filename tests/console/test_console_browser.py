@@ -132,20 +132,24 @@ def test_bulk_replay_by_filter_with_a_dry_run(bus: Bus, page: Page) -> None:
     shot(page, "07-documents-filtered")
 
 
-async def _reporter_key(bus: Bus) -> str:
-    store = Store(bus.stack.settings.db_url)
-    try:
-        async with store.transaction() as session:
-            return await create_key(session, ["*"], ["reporter"], name="Direction du syndicat")
-    finally:
-        await store.close()
+def new_key(bus: Bus, roles: list[str], name: str) -> str:
+    """A key for every collectivité, created in the stack's store."""
+    async def create() -> str:
+        store = Store(bus.stack.settings.db_url)
+        try:
+            async with store.transaction() as session:
+                return await create_key(session, ["*"], roles, name=name)
+        finally:
+            await store.close()
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
+        return pool.submit(asyncio.run, create()).result()
 
 
 def test_manager_reads_the_dashboard_and_the_yearly_report(bus: Bus, page: Page) -> None:
     doc_id = bus.deposit(SIREN, "CONSOLE_REPORT", objet="Acte du rapport")["id"]
     bus.wait(SIREN, doc_id, states={"archived"}, timeout=120)
-    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API owns this thread's event loop
-        key = pool.submit(asyncio.run, _reporter_key(bus)).result()
+    key = new_key(bus, ["reporter"], "Direction du syndicat")
     year = date.today().year
 
     log_in(page, bus, key, "/console/")

@@ -17,21 +17,8 @@ from bus.reports import volumes
 from bus.store.models import JournalEntry
 from connectors.console import annulation, pages
 from connectors.console.session import load_secret
-from connectors.inbound.api import create_app
 from tests.conftest import SIREN_A, SIREN_B
-from tests.console.console_testlib import Seeded, login, seed
-
-
-@pytest.fixture
-async def seeded(store, keys) -> Seeded:  # type: ignore[no-untyped-def]
-    return await seed(store)
-
-
-@pytest.fixture
-async def client(settings, store):  # type: ignore[no-untyped-def]
-    app = create_app(settings, store)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-        yield c
+from tests.console.console_testlib import Seeded, login
 
 
 @pytest.fixture
@@ -70,9 +57,9 @@ async def test_wrong_or_unfit_keys_are_refused(client: httpx.AsyncClient, seeded
     wrong = await login(client, "dmb_000000000000_not-a-key")
     assert wrong.status_code == 401 and wrong.headers["x-error-code"] == "invalid_api_key"
     assert "dematbus_console" not in wrong.cookies
-    depositor = await login(client, seeded.keys["depositor_a"])
-    assert depositor.status_code == 403 and depositor.headers["x-error-code"] == "forbidden_role"
-    assert "dematbus_console" not in depositor.cookies
+    rh_only = await login(client, seeded.keys["rh_a"])
+    assert rh_only.status_code == 403 and rh_only.headers["x-error-code"] == "forbidden_role"
+    assert "dematbus_console" not in rh_only.cookies
     client.cookies.set("dematbus_console", "eyJrIjoiYWRtaW4ifQ.forged.signature", path="/console")
     assert (await client.get("/console/documents")).status_code == 303
 
