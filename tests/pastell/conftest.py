@@ -10,11 +10,13 @@ from datetime import date
 import httpx
 import pytest
 
-from bus.store.apikeys import create_key
+from bus.store.apikeys import ROLES, create_key
 from bus.store.db import Store
 from connectors.inbound.api import create_app
 from connectors.signature.pdf import make_pdf
 from tests.conftest import SIREN_A
+
+PDF = make_pdf("Arrêté", ["Le maire arrête."])
 
 
 def basic(key: str, login: str = "apikey") -> dict[str, str]:
@@ -26,6 +28,13 @@ async def admin_a(store: Store, keys: dict[str, str]) -> str:
     """An admin key of collectivité A only (the `keys` admin reaches every collectivité)."""
     async with store.transaction() as session:
         return await create_key(session, [SIREN_A], ["admin", "depositor"], name="admin A")
+
+
+@pytest.fixture
+async def root(store: Store, keys: dict[str, str]) -> str:
+    """An administrator of every collectivité holding every role (it may hand any of them out)."""
+    async with store.transaction() as session:
+        return await create_key(session, ["*"], list(ROLES), name="root")
 
 
 @pytest.fixture
@@ -51,3 +60,15 @@ async def deposit_acte(http: httpx.AsyncClient, key: str, siren: str, numero: st
 async def id_e_of(http: httpx.AsyncClient, key: str, siren: str) -> int:
     entites = (await http.get("/api/v2/entite", headers=basic(key))).json()
     return int(next(e["id_e"] for e in entites if e["siren"] == siren))
+
+
+async def new_acte(api: httpx.AsyncClient, id_e: int, **fields: str) -> str:
+    """A complete actes-generique draft made through the Pastell API (the client carries its key)."""
+    id_d = (await api.post(f"/api/v2/entite/{id_e}/document?type=actes-generique")).json()["id_d"]
+    body = {"acte_nature": "3", "objet": "Arrêté de voirie", "numero_de_lacte": "ARR_2026_001",
+            "date_de_lacte": date.today().isoformat(), "classification": "2.1", "envoi_tdt": "on", **fields}
+    assert (await api.patch(f"/api/v2/entite/{id_e}/document/{id_d}", data=body)).status_code == 200
+    sent = await api.post(f"/api/v2/entite/{id_e}/document/{id_d}/file/arrete",
+                          data={"file_name": "arrete.pdf"}, files={"file_content": ("arrete.pdf", PDF)})
+    assert sent.status_code == 201
+    return str(id_d)
