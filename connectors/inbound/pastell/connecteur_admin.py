@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.store.db import Store
@@ -49,13 +50,17 @@ class Connecteurs:
             await session.delete(row)
             rows.remove(row)
         known = {r.slot for r in rows}
-        for slot, config in sorted(slots.items(), key=lambda item: _rank(item[0])):
-            if slot not in known:
-                impl = cfg.implementation_of_kind(config["kind"])
-                row = PastellConnecteur(siren=coll.siren, slot=slot, id_connecteur=impl.id_connecteur if impl
-                                        else config["kind"], libelle=f"{slot} ({config['kind']})")
-                session.add(row)
-                rows.append(row)
+        newcomers = [PastellConnecteur(siren=coll.siren, slot=slot, id_connecteur=_implementation_id(config["kind"]),
+                                       libelle=f"{slot} ({config['kind']})")
+                     for slot, config in sorted(slots.items(), key=lambda item: _rank(item[0])) if slot not in known]
+        if newcomers:
+            try:
+                async with session.begin_nested():
+                    session.add_all(newcomers)
+                    await session.flush()
+            except IntegrityError:  # a concurrent call numbered them: read theirs
+                return await Connecteurs._instances(session, coll)
+            rows += newcomers
         await session.flush()
         return rows
 
@@ -245,6 +250,11 @@ class Connecteurs:
             result = await self.action(key, id_e, int(row["id_ce"]), action)
             return {"result": result["result"], "message": result["last_message"]}
         raise PastellError(400, f"Le connecteur de type {family} n'existe pas pour le flux {flux}.")
+
+
+def _implementation_id(kind: str) -> str:
+    impl = cfg.implementation_of_kind(kind)
+    return impl.id_connecteur if impl else kind
 
 
 def _rank(slot: str) -> int:
