@@ -155,3 +155,15 @@ async def test_families_and_catalogue(http: httpx.AsyncClient, keys) -> None:  #
     assert (await http.get("/api/v2/frequenceConnecteur/2", headers=basic(keys["a"]))).json() == frequences[1]
     assert (await http.get("/api/v2/frequenceConnecteur/7", headers=basic(keys["a"]))).status_code == 404
     assert (await http.get("/api/v2/extension", headers=basic(keys["a"]))).json() == {"result": []}
+
+
+def test_secrets_are_masked_and_a_masked_value_sent_back_keeps_the_secret() -> None:
+    from connectors.inbound.pastell import connecteurs as cfg
+
+    local = cfg.BY_ID["signature-locale"]
+    config = {"kind": "xades", "cert_path": "/srv/c.pem", "key_path": "/srv/k.pem", "password_env": "KEY_PASSWORD"}
+    assert cfg.masked(config, local) == {"cert_path": "/srv/c.pem", "key_path": "/srv/k.pem", "password_env": "KEY_PASSWORD"}
+    assert cfg.masked({"kind": "fast", "url": "u", "client_secret": "x"}, None) == {"url": "u", "client_secret": cfg.MASK}
+    s2low = cfg.BY_ID["s2low"]
+    kept = cfg.edited({"kind": "s2low", "password": "s3cret"}, s2low, {"password": cfg.MASK, "login": "l"}, {})
+    assert kept == {"kind": "s2low", "password": "s3cret", "login": "l"}

@@ -133,9 +133,15 @@ def signature_config(coll: Collectivite) -> dict[str, Any]:
 
 # -- content as Pastell shows and edits it ---------------------------------------------------
 
+def is_secret(name: str, impl: Implementation | None) -> bool:
+    """An implementation's secrets, and whatever looks like one (`…_env` names a variable)."""
+    if impl is not None and name in impl.secrets:
+        return True
+    return any(word in name for word in ("password", "secret", "api_key", "token")) and not name.endswith("_env")
+
+
 def masked(config: dict[str, Any], impl: Implementation | None) -> dict[str, Any]:
-    secrets = set(impl.secrets if impl else ()) | {k for k in config if "password" in k or "secret" in k}
-    return {k: (MASK if k in secrets and v else v) for k, v in config.items() if k != "kind"}
+    return {k: (MASK if v and is_secret(k, impl) else v) for k, v in config.items() if k != "kind"}
 
 
 def edited(config: dict[str, Any], impl: Implementation, values: dict[str, str],
@@ -154,7 +160,7 @@ def edited(config: dict[str, Any], impl: Implementation, values: dict[str, str],
             raise PastellError(400, f"Le champ {name} désigne un fichier du serveur : il se règle avec la "
                                     f"commande dematbus collectivite, pas par l'API")
         value = values[name]
-        if name in impl.secrets and value == MASK:
+        if value == MASK and is_secret(name, impl):
             continue
         if value == "":
             out.pop(name, None)
