@@ -18,6 +18,7 @@ from lxml import etree
 from connectors.signature.pdf import make_pdf
 from schemas.xml import validate
 from tests.integration.conftest import Bus, start_bus
+from tests.pastell.smoke import NAMES, check, smoke_sequence
 
 NO_SIGNATURE = "214400152"
 IPARAPHEUR = "491011698"
@@ -316,3 +317,24 @@ def test_edissyum_maarch_sees_a_parapheur_refusal(bus: Bus) -> None:
         assert [log.findtext("status") for log in history.findall("LogDossier/LogDossier")][-1] == "RejetSignataire"
         assert api.get(f"/entite/{id_e}/document/{id_d}/file/signature").status_code == 404
     assert bus.get(IPARAPHEUR, id_d)["state"] == "rejected"
+
+
+def test_megalis_smoke_sequence_against_the_api_process(bus: Bus) -> None:
+    """Mégalis's read-only smoke sequence (tests/pastell/smoke.py) against the real API process:
+    every call answers 2xx JSON, and a document deposited natively is the one it details."""
+    native = bus.deposit(NO_SIGNATURE, numero())
+    names, sequence = [], smoke_sequence(NO_SIGNATURE)
+    with client(bus, NO_SIGNATURE, "") as api:
+        step = next(sequence)
+        while True:
+            name, path = step
+            resp = api.get(path)
+            check(name, resp.status_code, resp.headers.get("content-type", ""), resp.content)
+            names.append(name)
+            if name == "documents":
+                assert native["id"] in [row["id_d"] for row in resp.json()]
+            try:
+                step = sequence.send(resp.json())
+            except StopIteration:
+                break
+    assert names == NAMES

@@ -6,8 +6,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bus.scope import in_scope
-from bus.store.entites import ensure_ids
 from bus.store.models import (
     ApiKey,
     Collectivite,
@@ -15,9 +13,13 @@ from bus.store.models import (
     JournalEntry,
     PastellDocument,
 )
+from bus.store.models import File as FileRow
+from bus.store.pastell_admin import ensure_holders
 from connectors.inbound.pastell.documents import Documents, Loaded, stamp
 from connectors.inbound.pastell.errors import PastellError
-from connectors.inbound.pastell.flux import flux_ids, load_flux
+from connectors.inbound.pastell.flux import flux_ids, load_flux, native_flux
+from connectors.inbound.pastell.native import view_row
+from connectors.inbound.pastell.params import integer
 
 VERSION = {
     "version": "2.0.16",
@@ -26,10 +28,6 @@ VERSION = {
     "extensions_versions_accepted": ["2.0.0", "2.0.16"],
     "version_complete": "Version 2.0.16 - compatibilité dematbus",
 }
-CONNECTOR_SLOTS = ("signature", "tdt", "tdt_helios", "sae", "signature_helios")
-FAMILY = {"signature": "signature", "signature_helios": "signature", "tdt": "TdT", "tdt_helios": "TdT", "sae": "SAE"}
-IMPLEMENTATION = {"iparapheur": "iParapheur", "pades": "signature-locale", "xades": "signature-locale",
-                  "s2low": "s2low", "s2low_helios": "s2low", "asalae": "as@lae-rest"}
 
 
 def entite_row(id_e: int, coll: Collectivite) -> dict[str, Any]:
@@ -44,10 +42,7 @@ class Catalog:
 
     async def entites(self, key: ApiKey) -> list[dict[str, Any]]:
         async with self.store.transaction() as session:
-            ids = await ensure_ids(session)
-            colls = {c.siren: c for c in (await session.execute(select(Collectivite))).scalars()}
-        return [entite_row(id_e, colls[siren]) for siren, id_e in sorted(ids.items(), key=lambda x: x[1])
-                if in_scope(key, siren)]
+            return [entite_row(id_e, coll) for id_e, coll in await self.documents.collectivites(session, key)]
 
     async def entite(self, key: ApiKey, id_e: int) -> dict[str, Any]:
         async with self.store.transaction() as session:
@@ -91,56 +86,69 @@ class Catalog:
                                               "rule": {"last-action": [view.action]}})
         return actions
 
-    # -- connecteurs ------------------------------------------------------------------------
-
-    async def connecteurs(self, key: ApiKey, id_e: int) -> list[dict[str, Any]]:
-        async with self.store.transaction() as session:
-            coll = await self.documents.collectivite(session, key, id_e)
-        out = []
-        for i, slot in enumerate(CONNECTOR_SLOTS):
-            cfg = (coll.connectors or {}).get(slot)
-            if cfg:
-                out.append({"id_ce": id_e * 10 + i, "id_e": id_e, "libelle": f"{slot} ({cfg.get('kind')})",
-                            "id_connecteur": IMPLEMENTATION.get(cfg.get("kind", ""), cfg.get("kind")),
-                            "type": FAMILY[slot], "frequence_en_minute": 1, "id_verrou": ""})
-        return out
-
-    async def connecteur(self, key: ApiKey, id_e: int, id_ce: int) -> tuple[dict[str, Any], Collectivite]:
-        for row in await self.connecteurs(key, id_e):
-            if row["id_ce"] == id_ce:
-                async with self.store.transaction() as session:
-                    coll = await self.documents.collectivite(session, key, id_e)
-                return row, coll
-        raise PastellError(404, f"Le connecteur {id_ce} n'appartient pas à l'entité {id_e}")
-
     # -- lists ------------------------------------------------------------------------------
 
     async def _rows(self, key: ApiKey, id_e: int | None, flux: str | None) -> list[tuple[Loaded, dict[str, Any]]]:
+        """Every document the key sees in one entité (or all of them), once: a Pastell row, or
+        the Pastell view of a document deposited natively."""
         async with self.store.transaction() as session:
-            ids = await ensure_ids(session)
-            query = select(PastellDocument).where(PastellDocument.deleted.is_(False))
+            entites = await self.documents.collectivites(session, key)
             if id_e is not None:
                 await self.documents.collectivite(session, key, id_e)
-                query = query.where(PastellDocument.id_e == id_e)
+                entites = [(i, c) for i, c in entites if i == id_e]
+            ids = {c.siren: i for i, c in entites}
+            colls = {c.siren: c for _, c in entites}
+            query = select(PastellDocument).where(PastellDocument.deleted.is_(False),
+                                                  PastellDocument.siren.in_(list(ids)))
             if flux:
                 query = query.where(PastellDocument.flux == flux)
-            rows = [r for r in (await session.execute(query)).scalars() if in_scope(key, r.siren)]
-            docs = {d.id: d for d in (await session.execute(
-                select(Document).where(Document.id.in_([r.id_d for r in rows if r.deposited])))).scalars()}
-            colls = {c.siren: c for c in (await session.execute(select(Collectivite))).scalars()}
+            rows = list((await session.execute(query)).scalars())
+            seen = set((await session.execute(select(PastellDocument.id_d).where(
+                PastellDocument.siren.in_(list(ids))))).scalars())
+            flows = [flow for flow, f in native_flux().items() if not flux or f.id == flux]
+            docs = {d.id: d for d in (await session.execute(select(Document).where(
+                Document.siren.in_(list(ids)), Document.flow.in_(flows)))).scalars()}
+            deposited = [r.id_d for r in rows if r.deposited]
+            docs.update({d.id: d for d in (await session.execute(
+                select(Document).where(Document.id.in_(deposited)))).scalars()} if deposited else {})
+            native = [d for d in docs.values() if d.id not in seen]
+            names = await self._document_files(session, [d.id for d in native])
+        rows += [r for d in native if (r := view_row(d, ids[d.siren], names.get(d.id, []))) is not None]
         out = []
         for row in rows:
             loaded = Loaded(colls[row.siren], row, load_flux(row.flux), docs.get(row.id_d), [], [])
-            action, _, at, _ = self.documents.state(loaded)
-            out.append((loaded, {
-                "id_d": row.id_d, "type": row.flux, "titre": row.titre, "creation": stamp(row.created_at),
-                "modification": stamp(row.modified_at), "id_e": ids[row.siren], "role": "editeur",
+            out.append((loaded, self._list_row(loaded, ids[row.siren])))
+        return out
+
+    def _list_row(self, loaded: Loaded, id_e: int) -> dict[str, Any]:
+        row = loaded.row
+        action, _, at, _ = self.documents.state(loaded)
+        return {"id_d": row.id_d, "type": row.flux, "titre": row.titre, "creation": stamp(row.created_at),
+                "modification": stamp(row.modified_at), "id_e": id_e, "role": "editeur",
                 "last_action": action, "last_action_date": stamp(at), "last_action_display": action,
-                **{k: v for k, v in entite_row(ids[row.siren], colls[row.siren]).items() if k not in ("id_e", "type")},
-            }))
+                **{k: v for k, v in entite_row(id_e, loaded.coll).items() if k not in ("id_e", "type")}}
+
+    @staticmethod
+    async def _document_files(session: Any, ids: list[str]) -> dict[str, list[FileRow]]:
+        """The deposited files (document, annexes) of native documents, for their Pastell fields."""
+        out: dict[str, list[FileRow]] = {}
+        for chunk in range(0, len(ids), 500):
+            for f in (await session.execute(select(FileRow).where(
+                    FileRow.document_id.in_(ids[chunk:chunk + 500]), FileRow.role.in_(("document", "annexe")))
+                    .order_by(FileRow.id))).scalars():
+                out.setdefault(f.document_id, []).append(f)
         return out
 
     async def list_documents(self, key: ApiKey, id_e: int, filters: dict[str, str]) -> list[dict[str, Any]]:
+        offset, limit = _page(filters)
+        return (await self._filtered(key, id_e, filters))[offset: offset + limit]
+
+    async def count_in(self, key: ApiKey, id_e: int, filters: dict[str, str]) -> str:
+        """`GET /entite/{id_e}/document/count` (OpenAPI description only): how many documents the
+        list with the same filters holds, as a string."""
+        return str(len(await self._filtered(key, id_e, filters)))
+
+    async def _filtered(self, key: ApiKey, id_e: int, filters: dict[str, str]) -> list[dict[str, Any]]:
         rows = await self._rows(key, id_e, filters.get("type"))
         wanted = {s for s in (filters.get("lastetat") or "").split(",") if s}
         begin, end = filters.get("last_state_begin"), filters.get("last_state_end")
@@ -162,8 +170,7 @@ class Catalog:
         reverse = (filters.get("sens_tri") or "DESC").upper() != "ASC"
         order = "titre" if filters.get("tri") == "titre" else "last_action_date"
         out.sort(key=lambda r: r[order], reverse=reverse)
-        offset, limit = int(filters.get("offset") or 0), int(filters.get("limit") or 100)
-        return out[offset: offset + limit]
+        return out
 
     async def count(self, key: ApiKey, id_e: int | None, flux: str | None) -> dict[str, Any]:
         entites = await self.entites(key)
@@ -178,22 +185,43 @@ class Catalog:
         return out
 
     async def journal(self, key: ApiKey, filters: dict[str, str]) -> list[dict[str, Any]]:
-        id_e = int(filters["id_e"]) if (filters.get("id_e") or "").isdigit() else None
+        id_e = integer(filters["id_e"], "id_e") if filters.get("id_e") else None
         rows = {loaded.row.id_d: (loaded, row) for loaded, row in await self._rows(key, id_e, filters.get("type"))}
         if filters.get("id_d"):
             rows = {k: v for k, v in rows.items() if k == filters["id_d"]}
-        async with self.store.sessions() as session:
+        offset, limit = _page(filters)
+        async with self.store.transaction() as session:
+            holders = {k: h.id_u for k, h in (await ensure_holders(session)).items()}
             entries = (await session.execute(
                 select(JournalEntry).where(JournalEntry.document_id.in_(list(rows))).order_by(JournalEntry.id.desc())
-            )).scalars().all()
-        offset, limit = int(filters.get("offset") or 0), int(filters.get("limit") or 100)
-        out = []
-        for entry in entries[offset: offset + limit]:
-            loaded, row = rows[entry.document_id]
-            out.append({"id_j": entry.id, "type": 1, "id_e": row["id_e"], "id_u": 0, "id_d": entry.document_id,
-                        "action": entry.event, "message": f"{entry.event} : {entry.state}", "date": stamp(entry.at),
-                        "date_horodatage": stamp(entry.at), "message_horodate": entry.hash,
-                        "document_type": row["type"], "titre": row["titre"], "denomination": row["denomination"],
-                        "siren": row["siren"], "document_type_libelle": loaded.flux.nom,
-                        "action_libelle": entry.event})
-        return out
+                .offset(offset).limit(limit))).scalars().all()
+        return [_journal_row(entry, *rows[entry.document_id], holders) for entry in entries]
+
+    async def journal_entry(self, key: ApiKey, id_j: int) -> dict[str, Any]:
+        missing = PastellError(404, f"L'entrée {id_j} du journal n'existe pas")
+        async with self.store.transaction() as session:
+            entry = await session.get(JournalEntry, id_j)
+            doc = await session.get(Document, entry.document_id) if entry else None
+            reached = {c.siren: i for i, c in await self.documents.collectivites(session, key)}
+            if entry is None or doc is None or doc.siren not in reached:
+                raise missing  # another collectivité's entry answers like a missing one
+            holders = {k: h.id_u for k, h in (await ensure_holders(session)).items()}
+            try:
+                loaded = await self.documents.load(session, key, reached[doc.siren], doc.id)
+            except PastellError:
+                raise missing from None
+        # No RFC 3161 token: the journal is hash-chained (`dematbus journal verify`), `preuve` stays empty.
+        return {**_journal_row(entry, loaded, self._list_row(loaded, reached[doc.siren]), holders), "preuve": ""}
+
+
+def _page(filters: dict[str, str]) -> tuple[int, int]:
+    return (integer(filters.get("offset") or "0", "offset"), integer(filters.get("limit") or "100", "limit"))
+
+
+def _journal_row(entry: JournalEntry, loaded: Loaded, row: dict[str, Any], holders: dict[str, int]) -> dict[str, Any]:
+    actor = (entry.detail or {}).get("by")
+    return {"id_j": entry.id, "type": 1, "id_e": row["id_e"], "id_u": holders.get(str(actor), 0),
+            "id_d": entry.document_id, "action": entry.event, "message": f"{entry.event} : {entry.state}",
+            "date": stamp(entry.at), "date_horodatage": stamp(entry.at), "message_horodate": entry.hash,
+            "document_type": row["type"], "titre": row["titre"], "denomination": row["denomination"],
+            "siren": row["siren"], "document_type_libelle": loaded.flux.nom, "action_libelle": entry.event}

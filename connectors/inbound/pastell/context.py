@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,9 +15,14 @@ from starlette.responses import JSONResponse, Response
 from bus.store.models import ApiKey
 from connectors.inbound.pastell.auth import LoginThrottle, authenticate
 from connectors.inbound.pastell.catalog import Catalog
+from connectors.inbound.pastell.connecteur_admin import Connecteurs
 from connectors.inbound.pastell.documents import Documents, Download
+from connectors.inbound.pastell.entite_admin import Entites
 from connectors.inbound.pastell.errors import PastellError
-from connectors.inbound.pastell.params import Params, read_params
+from connectors.inbound.pastell.params import Params, integer, read_params
+from connectors.inbound.pastell.utilisateurs import Utilisateurs
+
+log = logging.getLogger(__name__)
 
 
 def stringify(value: Any) -> Any:
@@ -37,6 +43,9 @@ class Pastell:
     documents: Documents
     catalog: Catalog
     throttle: LoginThrottle
+    connecteurs: Connecteurs
+    utilisateurs: Utilisateurs
+    entites: Entites
 
     async def call(self, request: Request, handler: Callable[[ApiKey, Params], Awaitable[Any]], *,
                    v1: bool = False, status: int = 200) -> Response:
@@ -47,11 +56,18 @@ class Pastell:
             params = await read_params(request, latin1=v1)
             result = await handler(key, params)
         except PastellError as exc:
-            code = 200 if v1 and exc.status == 400 else exc.status
-            return JSONResponse(exc.body(), status_code=code, headers=exc.headers)
+            return error_response(exc, v1=v1)
+        except Exception:  # noqa: BLE001 - even a bug answers in Pastell's shape, and is logged
+            log.exception("Pastell API: %s %s failed", request.method, request.url.path)
+            return error_response(PastellError(500, "Erreur interne de dematbus"), v1=v1)
         if isinstance(result, Response):
             return result
         return JSONResponse(stringify(result) if v1 else result, status_code=200 if v1 else status)
+
+
+def error_response(exc: PastellError, *, v1: bool = False) -> Response:
+    code = 200 if v1 and exc.status == 400 else exc.status
+    return JSONResponse(exc.body(), status_code=code, headers=exc.headers)
 
 
 def file_response(download: Download, receive: bool) -> Response:
@@ -72,6 +88,4 @@ def int_param(params: Params, name: str, default: int | None = None) -> int:
         if default is None:
             raise PastellError(400, f"Le paramètre {name} est obligatoire")
         return default
-    if not raw.strip().isdigit():
-        raise PastellError(400, f"Le paramètre {name} doit être un entier")
-    return int(raw)
+    return integer(raw, name)

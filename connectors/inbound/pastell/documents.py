@@ -19,7 +19,6 @@ from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
-from bus.scope import in_scope
 from bus.store.db import Store
 from bus.store.entites import ensure_ids
 from bus.store.models import (
@@ -37,7 +36,9 @@ from connectors.inbound.pastell import external
 from connectors.inbound.pastell.errors import PastellError, not_in_entite, not_permitted
 from connectors.inbound.pastell.flux import Flux, load_flux
 from connectors.inbound.pastell.history import build_history, signature_entries
+from connectors.inbound.pastell.native import view_row
 from connectors.inbound.pastell.params import FilePart
+from connectors.inbound.pastell.scope import forbidden, reaches
 from schemas.deposit import sniff_media_type
 from schemas.errors import SchemaError
 from schemas.events import Event
@@ -83,20 +84,30 @@ class Documents:
     # -- scope ------------------------------------------------------------------------------
 
     async def collectivite(self, session: AsyncSession, key: ApiKey, id_e: int) -> Collectivite:
+        """The collectivité of `id_e`; unknown and out of scope answer alike (no existence leak)."""
         ids = await ensure_ids(session)
         siren = next((s for s, i in ids.items() if i == id_e), None)
-        if siren is None or not in_scope(key, siren):
-            raise PastellError(403, f"Acces interdit id_e={id_e}, droit=entite:lecture")
-        coll = await session.get(Collectivite, siren)
+        if siren is None or not reaches(key, siren):
+            raise forbidden(id_e, "entite:lecture")
+        coll = await session.get(Collectivite, siren, populate_existing=True)
         assert coll is not None
         return coll
 
-    async def _load(self, session: AsyncSession, key: ApiKey, id_e: int, id_d: str) -> Loaded:
+    async def collectivites(self, session: AsyncSession, key: ApiKey) -> list[tuple[int, Collectivite]]:
+        """(id_e, collectivité) for every collectivité the key reaches, in id_e order."""
+        ids = await ensure_ids(session)
+        colls = {c.siren: c for c in (await session.execute(select(Collectivite))).scalars()}
+        return [(id_e, colls[siren]) for siren, id_e in sorted(ids.items(), key=lambda x: x[1])
+                if reaches(key, siren)]
+
+    async def load(self, session: AsyncSession, key: ApiKey, id_e: int, id_d: str) -> Loaded:
         coll = await self.collectivite(session, key, id_e)
         row = await session.get(PastellDocument, id_d, populate_existing=True)
-        if row is None or row.id_e != id_e or row.deleted:
+        if row is not None and (row.id_e != id_e or row.deleted):
             raise not_in_entite(id_d, id_e)
-        doc = await session.get(Document, id_d, populate_existing=True) if row.deposited else None
+        doc = await session.get(Document, id_d, populate_existing=True) if row is None or row.deposited else None
+        if row is None and (doc is None or doc.siren != coll.siren):
+            raise not_in_entite(id_d, id_e)
         files: list[FileRow] = []
         journal: list[JournalEntry] = []
         if doc is not None:
@@ -104,6 +115,11 @@ class Documents:
                 select(FileRow).where(FileRow.document_id == id_d).order_by(FileRow.id))).scalars())
             journal = list((await session.execute(
                 select(JournalEntry).where(JournalEntry.document_id == id_d).order_by(JournalEntry.seq))).scalars())
+        if row is None:  # deposited natively: seen through the flux that shows its flow
+            assert doc is not None
+            row = view_row(doc, id_e, files)
+            if row is None:
+                raise not_in_entite(id_d, id_e)
         return Loaded(coll, row, load_flux(row.flux), doc, files, journal)
 
     @staticmethod
@@ -115,7 +131,7 @@ class Documents:
 
     async def detail(self, key: ApiKey, id_e: int, id_d: str) -> dict[str, Any]:
         async with self.store.sessions() as session:
-            loaded = await self._load(session, key, id_e, id_d)
+            loaded = await self.load(session, key, id_e, id_d)
             return await self._detail(session, loaded)
 
     async def _detail(self, session: AsyncSession, loaded: Loaded) -> dict[str, Any]:
@@ -292,7 +308,7 @@ class Documents:
             return await self._envelope(session, loaded)
 
     async def _editable(self, session: AsyncSession, key: ApiKey, id_e: int, id_d: str) -> Loaded:
-        loaded = await self._load(session, key, id_e, id_d)
+        loaded = await self.load(session, key, id_e, id_d)
         if loaded.row.deposited:
             raise not_permitted("modification", "last-action n'est pas vérifiée")
         return loaded
@@ -325,7 +341,7 @@ class Documents:
 
     async def download(self, key: ApiKey, id_e: int, id_d: str, field: str, num: int) -> Download:
         async with self.store.sessions() as session:
-            loaded = await self._load(session, key, id_e, id_d)
+            loaded = await self.load(session, key, id_e, id_d)
         if field == HISTORY and loaded.doc is not None and signature_entries(loaded.journal) and num == 0:
             return Download(f"{HISTORY}.xml", build_history(loaded.journal), "application/xml")
         results = self._result_files(loaded, field)
@@ -347,12 +363,13 @@ class Documents:
     async def action(self, key: ApiKey, id_e: int, id_d: str, action: str) -> dict[str, Any]:
         self.writable(key)
         async with self.store.sessions() as session:
-            loaded = await self._load(session, key, id_e, id_d)
+            loaded = await self.load(session, key, id_e, id_d)
         row, flux = loaded.row, loaded.flux
         _, _, _, possible = self.state(loaded)
         if action == "supression":
             if "supression" not in possible:
                 raise not_permitted(action, "last-action n'est pas vérifiée")
+            await self._keep_view(row)
             await self._mark(id_d, deleted=True, action=action, message="Le document a été supprimé")
             return {"result": True, "message": f"Le document « {row.titre} » a été supprimé"}
         if loaded.doc is None and action in flux.start:
@@ -371,6 +388,12 @@ class Documents:
             await self.poll_now(id_d, row.siren)
             return {"result": True, "message": "Vérification demandée"}
         raise not_permitted(action, "action non prise en charge par dematbus")
+
+    async def _keep_view(self, row: PastellDocument) -> None:
+        """A native document's Pastell view becomes a row of its own before it changes."""
+        async with self.store.transaction() as session:
+            if await session.get(PastellDocument, row.id_d) is None:
+                session.add(row)
 
     async def _mark(self, id_d: str, *, action: str, message: str, deposited: bool | None = None,
                     deleted: bool | None = None) -> None:
@@ -417,7 +440,7 @@ class Documents:
 
     async def external_data(self, key: ApiKey, id_e: int, id_d: str, field: str) -> Any:
         async with self.store.sessions() as session:
-            loaded = await self._load(session, key, id_e, id_d)
+            loaded = await self.load(session, key, id_e, id_d)
         return external.choices(loaded, field)
 
     async def set_external_data(self, key: ApiKey, id_e: int, id_d: str, field: str,

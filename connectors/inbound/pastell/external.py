@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from bus.store.models import Collectivite
+from connectors.inbound.pastell.connecteurs import signature_config
 from connectors.inbound.pastell.errors import PastellError
 from schemas.actes.classification import Classification
 
@@ -22,13 +23,13 @@ def piece_names(loaded: Loaded) -> list[str]:
     return [e["name"] for f in ordered for e in files.get(f, [])]
 
 
-def _signature_config(coll: Collectivite) -> dict[str, Any]:
-    return dict((coll.connectors or {}).get("signature") or {})
+def _listed(options: dict[str, Any], many: str, one: str) -> list[str]:
+    return list(options.get(many) or ([options[one]] if options.get(one) else []))
 
 
-def iparapheur_types(coll: Collectivite) -> list[str]:
-    cfg = _signature_config(coll)
-    return list(cfg.get("types") or ([cfg["type"]] if cfg.get("type") else []))
+def iparapheur_types(options: dict[str, Any]) -> list[str]:
+    """The i-Parapheur types a signature connector offers (`types`, or its one `type`)."""
+    return _listed(options, "types", "type")
 
 
 def _classification(coll: Collectivite) -> Classification:
@@ -49,10 +50,9 @@ def choices(loaded: Loaded, field: str) -> Any:
         types = {code: label for n in natures for code, label in n.typologies}
         return {"actes_type_pj_list": types, "pieces": piece_names(loaded)}
     if field == "iparapheur_sous_type":
-        cfg = _signature_config(loaded.coll)
-        return list(cfg.get("subtypes") or ([cfg["subtype"]] if cfg.get("subtype") else []))
+        return _listed(signature_config(loaded.coll), "subtypes", "subtype")
     if field == "iparapheur_type":
-        return iparapheur_types(loaded.coll)
+        return iparapheur_types(signature_config(loaded.coll))
     raise PastellError(400, f"Le champ {field} n'est pas une donnée externe du type {loaded.row.flux}")
 
 

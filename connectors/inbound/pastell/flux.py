@@ -73,6 +73,8 @@ class Flux(BaseModel):
     results: dict[str, list[str]]  # Pastell file field -> dematbus roles ("@document": the uploaded file)
     data: dict[str, dict[str, Any]] = Field(default_factory=dict)
     states: dict[str, StateView]
+    # Documents deposited natively on `flow` (`/api/v1`, CLI, watched folder) show as this flux.
+    native: bool = False
 
     def file_fields(self) -> list[str]:
         return [k for k, f in self.fields.items() if f.type == "file"]
@@ -119,6 +121,25 @@ class Flux(BaseModel):
                 continue
             meta[key] = convert(str(raw), rule.as_)
         return meta
+
+
+    def from_metadata(self, meta: dict[str, Any]) -> dict[str, str]:
+        """The Pastell fields of a natively deposited document (`to_metadata` the other way)."""
+        fields: dict[str, str] = {}
+        for key, rule in self.metadata.items():
+            value = meta.get(key)
+            if rule.action is not None or value is None or value is False:
+                continue
+            fields[rule.field or key] = (json.dumps(value) if isinstance(value, list)
+                                         else "1" if value is True else str(value))
+        return fields
+
+    def native_start(self, meta: dict[str, Any]) -> str:
+        """The starting action a natively deposited document went through."""
+        for key, rule in self.metadata.items():
+            if rule.action is not None and meta.get(key):
+                return rule.action
+        return next(a for a, r in self.start.items() if not r.hidden and not r.if_)
 
 
 def is_true(value: Any) -> bool:
@@ -169,7 +190,11 @@ def _raw(flux_id: str) -> dict[str, Any]:
         raise KeyError(flux_id)
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     parent = raw.pop("extends", None)
-    return _merge(_raw(parent), raw) if parent else raw
+    if not parent:
+        return raw
+    base = _raw(parent)
+    base.pop("native", None)  # one flux shows a flow's native documents: never inherited
+    return _merge(base, raw)
 
 
 @cache
@@ -179,3 +204,15 @@ def load_flux(flux_id: str) -> Flux:
 
 def flux_ids() -> list[str]:
     return sorted(p.stem for p in FLUX_DIR.glob("*.yaml"))
+
+
+@cache
+def native_flux() -> dict[str, Flux]:
+    """dematbus flow -> the flux its natively deposited documents show as."""
+    out: dict[str, Flux] = {}
+    for flux_id in flux_ids():
+        flux = load_flux(flux_id)
+        if flux.native:
+            assert flux.flow not in out, f"two flux show the native documents of {flux.flow}"
+            out[flux.flow] = flux
+    return out

@@ -69,6 +69,13 @@ class Params:
         return None
 
 
+def integer(raw: str, name: str) -> int:
+    """An id or a number from the path, the query or the body; Pastell's error otherwise."""
+    if not raw.strip().isdigit():
+        raise PastellError(400, f"Le paramètre {name} doit être un entier")
+    return int(raw)
+
+
 def parse_urlencoded(body: bytes, params: Params) -> None:
     for pair in body.split(b"&"):
         if not pair:

@@ -14,6 +14,9 @@ from typing import Any
 Scope = dict[str, Any]
 
 _SLASHES = re.compile(r"/{2,}")
+# The sub-resources whose first letter Pastell folds: `Entite/1/Document`, `Utilisateur/3/Role`.
+# Other segments are ids or names (`familleConnecteur/TdT`) and stay as sent.
+_RESOURCES = {"document", "connecteur", "flux", "role"}
 
 
 def _lower_first(segment: str) -> str:
@@ -42,10 +45,9 @@ def normalise(path: str, query: bytes) -> tuple[str, bytes]:
     parts = path.rstrip("/").split("/")  # ["", "api", "v2", resource, …]
     if len(parts) > 3 and parts[2] == "v2":
         parts[3] = _lower_first(parts[3])  # Pastell ucfirst()s the first and second resources
-        if len(parts) > 4 and not parts[4].isdigit():
-            parts[4] = _lower_first(parts[4])
-        if len(parts) > 5 and parts[4].isdigit():
-            parts[5] = _lower_first(parts[5])
+        for i in (4, 5):
+            if len(parts) > i and _lower_first(parts[i]) in _RESOURCES:
+                parts[i] = _lower_first(parts[i])
     return "/".join(parts) or "/", query
 
 

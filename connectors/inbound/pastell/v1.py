@@ -90,7 +90,7 @@ def build_router(p: Pastell) -> APIRouter:
         return await catalog.journal(k, {name: q.get(name) or "" for name in q.raw})
 
     async def list_connecteur_entite(k: ApiKey, q: Params) -> Any:
-        return await catalog.connecteurs(k, int_param(q, "id_e"))
+        return await p.connecteurs.list(k, int_param(q, "id_e"))
 
     scripts: dict[str, Handler] = {
         "version": version, "list-entite": list_entite, "detail-entite": detail_entite,
@@ -104,7 +104,7 @@ def build_router(p: Pastell) -> APIRouter:
     }
     router = APIRouter(include_in_schema=False)
 
-    @router.api_route("/api/{script}.php", methods=["GET", "POST", "PATCH", "PUT", "DELETE"])
+    @router.api_route("/api/{script}.php", methods=["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS"])
     async def legacy(request: Request, script: str) -> Response:
         handler = scripts.get(script)
         if handler is None:
