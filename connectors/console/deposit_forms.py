@@ -19,7 +19,8 @@ from pydantic_core import core_schema
 
 from bus.flows.definition import load_flow, resolve
 from bus.store.models import Collectivite
-from connectors.inbound.pastell.external import iparapheur_types
+from connectors.inbound.pastell.connecteurs import signature_config
+from connectors.inbound.pastell.external import iparapheur_subtypes, iparapheur_types
 from schemas.actes.classification import Classification
 from schemas.actes.naming import NATURES
 
@@ -309,19 +310,15 @@ def helios(coll: Collectivite) -> DepositForm:
 
 # -- PDF signature -------------------------------------------------------------------------------
 
-def _subtypes(coll: Collectivite) -> list[str]:
-    cfg = dict((coll.connectors or {}).get("signature") or {})
-    return list(cfg.get("subtypes") or ([cfg["subtype"]] if cfg.get("subtype") else []))
-
-
 def pdf_signature(coll: Collectivite) -> DepositForm:
     circuit: tuple[Field, ...] = ()
-    if types := iparapheur_types(coll):
+    signature = signature_config(coll)
+    if types := iparapheur_types(signature):
         circuit = (
             Field("iparapheur_type", "Type i-Parapheur", "select", hint="Le circuit de signature.",
                   groups=(Group("", tuple(Option(t, t) for t in types)),)),
             Field("iparapheur_sous_type", "Sous-type i-Parapheur", "select",
-                  groups=(Group("", tuple(Option(t, t) for t in _subtypes(coll))),)),
+                  groups=(Group("", tuple(Option(t, t) for t in iparapheur_subtypes(signature))),)),
         )
     archive = "sae" in (coll.connectors or {})
     fields = (

@@ -11,6 +11,7 @@ from datetime import date
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from connectors import console
 from connectors.console.deposit_forms import FORMS
@@ -38,8 +39,17 @@ def tab_to(page: Page, selector: str, limit: int = 60) -> None:
 
 def choose_file_by_keyboard(page: Page, selector: str, name: str, data: bytes) -> None:
     tab_to(page, selector)
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Space")
+    for attempt in range(3):
+        # Space on the focused input opens the chooser; on a loaded machine Chromium may drop the
+        # first key press before the input is ready, so press again (the focus stays on it).
+        try:
+            with page.expect_file_chooser(timeout=10_000) as chooser:
+                page.keyboard.press("Space")
+            break
+        except PlaywrightTimeoutError:
+            assert page.evaluate("s => document.activeElement.matches(s)", selector), f"{selector} lost the focus"
+            if attempt == 2:
+                raise
     chooser.value.set_files([{"name": name, "mimeType": "application/pdf", "buffer": data}])
 
 

@@ -32,6 +32,11 @@ def iparapheur_types(options: dict[str, Any]) -> list[str]:
     return _listed(options, "types", "type")
 
 
+def iparapheur_subtypes(options: dict[str, Any]) -> list[str]:
+    """The i-Parapheur sous-types a signature connector offers (`subtypes`, or its one `subtype`)."""
+    return _listed(options, "subtypes", "subtype")
+
+
 def _classification(coll: Collectivite) -> Classification:
     if not coll.classification_xml:
         raise PastellError(400, "La classification de la collectivité n'est pas disponible")
@@ -50,7 +55,7 @@ def choices(loaded: Loaded, field: str) -> Any:
         types = {code: label for n in natures for code, label in n.typologies}
         return {"actes_type_pj_list": types, "pieces": piece_names(loaded)}
     if field == "iparapheur_sous_type":
-        return _listed(signature_config(loaded.coll), "subtypes", "subtype")
+        return iparapheur_subtypes(signature_config(loaded.coll))
     if field == "iparapheur_type":
         return iparapheur_types(signature_config(loaded.coll))
     raise PastellError(400, f"Le champ {field} n'est pas une donnée externe du type {loaded.row.flux}")
