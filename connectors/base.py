@@ -8,6 +8,11 @@ Idempotency contract (invariant 2, "no external effect twice"): ``job.reference`
 stable reference for (document, stage, generation). Before calling ``submit`` again after a
 crash, the stage runner calls ``lookup(job)``; a connector must find an effect it already made
 at the remote side by that reference and return its remote id instead of ``None``.
+
+A remote side that knows nothing of our reference (S²low) is searched by what the effect carried:
+such a connector implements :class:`IntentRecorder`; the runner records its ``intent_facts`` in
+the effects ledger before the first call and hands them back in ``job.intent`` to every later
+``lookup`` and ``submit`` of that effect.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class StageJob:
     metadata: dict[str, Any]
     files: list[InputFile]
     options: dict[str, Any] = field(default_factory=dict)
+    # Facts recorded with this effect's intent (IntentRecorder.intent_facts); empty before that.
+    intent: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,14 @@ class StageConnector(Protocol):
         of an acte waiting for its AR is wasted work."""
 
     async def aclose(self) -> None: ...
+
+
+class IntentRecorder(Protocol):
+    """A connector whose ``lookup`` needs facts about what was sent (the remote side has no lookup
+    by our reference)."""
+
+    async def intent_facts(self, job: StageJob) -> dict[str, Any]:
+        """JSON-serialisable facts about the effect about to be made, recorded before the call."""
 
 
 class CancellingConnector(Protocol):
