@@ -462,14 +462,13 @@ def status(
 ) -> None:
     """Show a document's state and timeline."""
     url, api_key = _client_config(api_url, key, None, data_dir)
-    terminal = {"archived", "rejected", "error", "cancelled", "delivered"}
     while True:
         resp = httpx.get(f"{url}/api/v1/documents/{document_id}", headers={"Authorization": f"Bearer {api_key}"},
                          timeout=30)
         if resp.status_code != 200:
             _api_error(resp)
         doc = resp.json()
-        if not watch or doc["state"] in terminal:
+        if not watch or doc["terminal"]:
             break
         time.sleep(0.5)
     if as_json:

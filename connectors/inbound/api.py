@@ -24,7 +24,7 @@ from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
-from bus.store.apikeys import in_scope
+from bus.scope import in_scope, restrict
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
@@ -162,8 +162,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             query = query.where(Document.state == state)
         if flow:
             query = query.where(Document.flow == flow)
-        if "*" not in key.sirens:
-            query = query.where(Document.siren.in_(key.sirens))
+        query = restrict(query, Document.siren, key)
         async with store.sessions() as session:
             docs = (await session.execute(query)).scalars().all()
         return {"documents": [{"id": d.id, "flow": d.flow, "siren": d.siren, "state": d.state,
