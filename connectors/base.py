@@ -41,6 +41,15 @@ class Collectivite:
     classification_date: str | None = None  # YYYY-MM-DD of the préfecture classification
     classification_xml: bytes | None = None  # the RetourClassification message
 
+    @classmethod
+    def from_record(cls, record: Any) -> Collectivite:
+        """From an object with the same attribute names (the store's row), the date as ISO text."""
+        day = record.classification_date
+        return cls(siren=record.siren, name=record.name, departement=record.departement,
+                   arrondissement=record.arrondissement, nature_code=record.nature_code,
+                   classification_date=day.isoformat() if day else None,
+                   classification_xml=record.classification_xml)
+
 
 @dataclass(frozen=True)
 class StageJob:
@@ -127,9 +136,11 @@ class CancellingConnector(Protocol):
     """A connector that can cancel an effect the remote side already acknowledged (ACTES
     annulation 6-1 → ARAnnulation 6-2)."""
 
-    async def cancel(self, remote_id: str) -> tuple[str | None, list[OutputFile]]:
-        """Ask for the cancellation of ``remote_id``. Returns the cancellation's own remote id and
-        files (None when one is already under way: an earlier request got through)."""
+    async def cancel(self, remote_id: str, collectivite: Collectivite | None = None
+                     ) -> tuple[str | None, list[OutputFile]]:
+        """Ask for the cancellation of ``remote_id`` (an effect of ``collectivite``). Returns the
+        cancellation's own remote id and files (None when one is already under way: an earlier
+        request got through)."""
 
     async def cancellation(self, remote_id: str, cancel_id: str | None) -> StageResult:
         """Where the cancellation stands: ``done`` once the other side acknowledged it."""

@@ -310,12 +310,7 @@ class StageRunner:
             reference=reference(doc.id, stage_name, generation),
             flow=doc.flow,
             stage=stage_name,
-            collectivite=JobCollectivite(
-                siren=coll.siren, name=coll.name, departement=coll.departement,
-                arrondissement=coll.arrondissement, nature_code=coll.nature_code,
-                classification_date=coll.classification_date.isoformat() if coll.classification_date else None,
-                classification_xml=coll.classification_xml,
-            ),
+            collectivite=JobCollectivite.from_record(coll),
             metadata=dict(doc.meta),
             files=[InputFile(name=f.name, role=f.role, data=d, media_type=f.media_type) for f, d in zip(chosen, data)],
             options=dict((coll.connectors or {}).get(stage.connector_key) or {}),

@@ -71,8 +71,6 @@ REPLY_KINDS: dict[tuple[int, int], tuple[str, str]] = {
     (4, 3): ("4-3", "RejetLettreObservations"),
     (4, 4): ("4-4", "ReponseLettreObservations"),
 }
-LABELS = {"2-1": "Courrier simple", "3-1": "Demande de pièces complémentaires", "4-1": "Lettre d'observations",
-          "5-1": "Déféré au tribunal administratif"}
 TYPOLOGY_RE = re.compile(r"^[A-Z0-9_]{5}$")
 
 
@@ -112,7 +110,7 @@ def send_message(sim: S2lowSimulator, acte: Transaction, code: str, text: str | 
     message_name = naming.response_file_name(code, serial, id_acte=acte.id_acte)
     stem = message_name.removesuffix(".xml")
     body = text or default_text
-    pdf = minimal_pdf([f"Préfecture - {LABELS[code]}", f"Acte {acte.id_acte}", f"Objet : {acte.objet}",
+    pdf = minimal_pdf([f"Préfecture - {messages.PREFECTURE_MESSAGE_LABELS[code]}", f"Acte {acte.id_acte}", f"Objet : {acte.objet}",
                        *( [body] if body else []), f"Le {day:%d/%m/%Y}"])
     documents = [(f"{stem}-1.pdf", pdf)]
     if code == "5-1":
