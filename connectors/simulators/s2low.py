@@ -1,45 +1,50 @@
-"""S²low (TdT) + préfecture simulator for the ACTES flow: a real HTTP server speaking S²low's API.
+"""S²low (TdT) + préfecture simulator for the ACTES flow: a real HTTP server speaking S²low's API,
+and only that (docs/protocols.md §2.1-§2.3, §2.6, §6.1).
 
 Run it with :class:`connectors.simulators.server.ServerThread` (or ``uvicorn`` on
-``create_app(S2lowSimSettings(...))``). Everything answers like S²low with ``api=1``: plain text
-``OK\\n<payload>`` / ``KO\\n<message>``, ISO-8859-1 encoded (protocols.md §2.1-§2.3, §6.1).
+``create_app(S2lowSimSettings(...))``). The text scripts answer like S²low with ``api=1``: plain
+text ``OK\\n<payload>`` / ``KO\\n<message>``, ISO-8859-1 encoded; the ``api/`` scripts answer JSON.
 
-Authentication: HTTP Basic. The login identifies the authority (SIREN, département, arrondissement,
-authority-type nature, classification); authorities are registered in the settings or through the
-admin API. Unknown login or wrong password → HTTP 401 ``KO\\nÉchec de l'authentification``.
+Authentication (§2.1): HTTP Basic, or the nonce: ``GET /api/get-nounce.php`` (with Basic) →
+``{"nounce": …}``, valid 5 minutes, then ``login``, ``nounce`` and ``hash`` =
+sha256("<password>:<nounce>") as query parameters. The login identifies the authority (SIREN,
+département, arrondissement, authority-type nature, classification); authorities are registered
+in the settings or through the admin API. Unknown login or wrong password → HTTP 401
+``KO\\nÉchec de l'authentification``.
 
-S²low endpoints
----------------
-* ``GET  /api/test-connexion.php`` → ``OK``
+S²low scripts (ACTES)
+---------------------
+* ``GET  /api/test-connexion.php`` → ``OK``; ``GET /api/get-nounce.php``
 * ``POST /modules/actes/actes_transac_create.php`` (multipart: ``nature_code``, ``number``,
   ``subject``, ``decision_date``, ``en_attente``, ``document_papier``, ``type_acte``, ``type_pj[]``,
   ``classif1``..``classif5``; files ``acte_pdf_file``, ``acte_attachments[]``) → ``OK\\n<id>``.
   Synchronous checks: size limit, nature 1-6, classification levels 1 and 2, numéro regex
-  ``^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$`` and uniqueness per SIREN (transactions at -1 do not
-  count, so a rejected acte may be sent again under its numéro), decision date not in the
-  future, typology ``^[A-Z0-9_]{5}$`` ("typologie absente" when missing), acte is a PDF (XML only
-  for nature 5 with classification 7.1), annexes PDF/XML/PNG/JPEG. It then builds the real
-  transmission archive (``<TRI>-<QUAD>--<SIREN>--<YYYYMMDD>-<serial>.tar.gz``, per-SIREN per-day
-  serial) with :mod:`schemas.actes`.
+  ``^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$`` and uniqueness per authority over every transaction,
+  whatever its type and status (``ActesTransaction::isUnique``: "Un acte portant le même numéro
+  interne existe déjà…", no id given back), decision date not in the future, typology
+  ``^[A-Z0-9_]{5}$`` ("typologie absente" when missing), acte is a PDF (XML only for nature 5
+  with classification 7.1), annexes PDF/XML/PNG/JPEG. It then builds the real transmission
+  archive (``<TRI>-<QUAD>--<SIREN>--<YYYYMMDD>-<serial>.tar.gz``, per-SIREN per-day serial) with
+  :mod:`schemas.actes`; S²low serves it to no one (tests read it from the simulator's state).
 * ``GET  /modules/actes/actes_transac_get_status.php?transaction=<id>`` (or ``unique_id=<IDActe>``)
-  → ``OK\\n<status>\\n<payload>``: ARActe XML at 4; at -1 the error message line, then the
-  AnomalieActe / AnomalieEnveloppe XML when the préfecture sent one; ARAnnulation XML at 0.
+  → ``OK\\n<status>\\n<flux>``: the ARActe at 4, the ARAnnulation at 0, the préfecture's message at
+  7 / 21, a reply's 3-5 / 4-5 at 4; at -1 the AnomalieActe / AnomalieEnveloppe (when the ministry
+  sent one) immediately followed by the workflow message, as the real script echoes them.
 * ``GET  /modules/actes/actes_transac_get_files_list.php?transaction=<id>`` → JSON
-  ``[{id, name, posted_filename, mimetype, size, sign, code_pj}]`` (0 = ``_0.xml``, 1 = acte, annexes)
+  ``[{id, name, posted_filename, mimetype, size, sign, code_pj}]`` (0 = ``_0.xml``, 1 = acte,
+  annexes); ``KO\\nPas d'acquittement recu`` while the transaction went no further than 1/2/3.
+  (The real script casts ``unique_id`` to an integer, so an IDActe finds nothing there.)
 * ``GET  /modules/actes/actes_download_file.php?file=<id>[&tampon=true]`` (stamped copy of a PDF
-  once the acte is acknowledged)
+  once the acte is acknowledged), or ``?env=<id>``: an enveloppe's archive (a préfecture message)
 * ``GET  /modules/actes/actes_create_pdf.php?trans_id=<id>`` → bordereau d'acquittement (PDF)
 * ``GET  /modules/actes/actes_classification_fetch.php?api=1`` → RetourClassification XML
 * ``POST /modules/actes/actes_transac_cancel.php`` (``id``) → ``OK\\n<type-6 id>``; only at status 4
   and one pending cancellation at a time; the ARAnnulation then puts the acte at 0.
-
-Simulator extensions (real S²low has none of these)
----------------------------------------------------
-* ``GET /modules/actes/actes_transac_find.php?api=1&number=<numero>`` → ``OK\\n<id>\\n<status>`` or
-  ``KO\\nintrouvable``: the latest transaction with that numéro, whatever its status; lets the bus
-  find an effect it already made (idempotency lookup).
-* ``GET /modules/actes/actes_transac_get_archive.php?transaction=<id>`` → the transmitted
-  ``.tar.gz`` (``Content-Disposition`` filename = archive name).
+* ``api/actes_status.php``, ``api/number_actes.php``, ``api/list_actes.php``:
+  :mod:`connectors.simulators.s2low_listing`.
+* The préfecture's messages and the replies (``api/list_document_prefecture.php``,
+  ``actes_transac_get_document.php``, ``api/document_prefecture_mark_as_read.php``,
+  ``actes_transac_reponse_create.php``): :mod:`connectors.simulators.s2low_prefecture`.
 
 State machine (type-1 transaction)
 ----------------------------------
@@ -57,10 +62,12 @@ per accepted acte) and gives AnomalieActe.
 Admin API (JSON)
 ----------------
 * ``PUT  /_admin/authorities/{siren}`` ``{"login","password","departement","arrondissement",
-  "nature","name"}``; ``GET /_admin/authorities``;
+  "nature","name","email","archivist"}``; ``GET /_admin/authorities``;
   ``PUT /_admin/authorities/{siren}/classification`` (raw RetourClassification XML body)
-* ``GET  /_admin/transmissions`` → ``{"transactions": [...], "duplicates": n}`` where ``duplicates``
-  counts create calls for a (SIREN, numéro) already transmitted
+* ``GET  /_admin/transmissions`` → ``{"transactions": [...], "duplicates": n, "duplicate_refusals": n}``:
+  ``duplicates`` counts type-1 transactions beyond the first for one (SIREN, numéro) (an acte
+  transmitted twice), ``duplicate_refusals`` the creates refused for a numéro already used
+* ``POST /_admin/prefecture-messages``: :mod:`connectors.simulators.s2low_prefecture`
 * ``GET  /_admin/stats``; ``POST /_admin/clock/advance`` ``{"seconds": n}``
 * ``GET|POST|DELETE /_admin/faults`` (see :mod:`connectors.simulators.faults`)
 
