@@ -76,11 +76,11 @@ class StageRunner:
         claimed = await self._claim_for_submit(command)
         if claimed is None:
             return
-        effect_id, attempts, lookups = claimed
+        effect_id, attempts, recorded, lookups = claimed
         job, connector_cfg = await self._job(command.document_id, command.stage, command.generation)
         try:
             connector = self.registry.get(load_flow(command.flow).stage(command.stage).connector_key, connector_cfg)
-            job = replace(job, intent=await self._intent(effect_id, connector, job))
+            job = replace(job, intent=await self._intent(effect_id, connector, job, recorded))
             remote_id = None
             for ref, facts in lookups:
                 remote_id = await connector.lookup(replace(job, reference=ref, intent=facts or job.intent))
@@ -102,15 +102,14 @@ class StageRunner:
             return
         await self._submitted(effect_id, command, remote_id, produced)
 
-    async def _intent(self, effect_id: int, connector: object, job: StageJob) -> dict[str, Any]:
+    async def _intent(self, effect_id: int, connector: object, job: StageJob,
+                      recorded: dict[str, Any] | None) -> dict[str, Any]:
         """The facts the connector records with the intent (connectors.base.IntentRecorder), written
         before its first call; an earlier attempt's facts are kept: they describe what may have
         been sent."""
         facts_of = getattr(connector, "intent_facts", None)
         if facts_of is None:
             return {}
-        async with self.store.sessions() as session:
-            recorded = await session.scalar(select(Effect.intent).where(Effect.id == effect_id))
         if recorded:
             return dict(recorded)
         facts = await facts_of(job)
@@ -118,10 +117,13 @@ class StageRunner:
             await session.execute(update(Effect).where(Effect.id == effect_id).values(intent=facts))
         return dict(facts)
 
-    async def _claim_for_submit(self, command: Command) -> tuple[int, int, list[tuple[str, dict[str, Any] | None]]] | None:
-        """Record the intent before the call. Returns (effect id, attempts, effects to look up at
-        the remote side first, as (reference, recorded intent facts): ours if an earlier attempt
-        may have got through, and those of earlier generations whose outcome is unknown)."""
+    async def _claim_for_submit(
+        self, command: Command,
+    ) -> tuple[int, int, dict[str, Any] | None, list[tuple[str, dict[str, Any] | None]]] | None:
+        """Record the intent before the call. Returns (effect id, attempts, the facts recorded with
+        its intent so far, effects to look up at the remote side first, as (reference, recorded
+        facts): ours if an earlier attempt may have got through, and those of earlier generations
+        whose outcome is unknown)."""
         now = utcnow()
         async with self.store.transaction() as session:
             doc = await session.get(Document, command.document_id)
@@ -140,7 +142,8 @@ class StageRunner:
                     await session.flush()
                 except IntegrityError:
                     return None  # another worker created it a moment ago and owns it
-                return effect.id, 1, await _uncertain_references(session, doc.id, command.stage, command.generation)
+                return effect.id, 1, None, await _uncertain_references(session, doc.id, command.stage,
+                                                                       command.generation)
             if effect.status not in {"intent", "retry"}:
                 return None  # submitted / finished: the poller or the engine takes it from here
             if effect.next_at and effect.next_at > now:
@@ -154,7 +157,7 @@ class StageRunner:
             if claimed.rowcount != 1:
                 return None
             earlier = await _uncertain_references(session, doc.id, command.stage, command.generation)
-            return effect.id, effect.attempts + 1, [(effect.reference, effect.intent), *earlier]
+            return effect.id, effect.attempts + 1, effect.intent, [(effect.reference, effect.intent), *earlier]
 
     async def _refused(self, effect_id: int, command: Command, refusal: RemoteRefusal) -> None:
         event = Event(type="stage.rejected", document_id=command.document_id, siren=command.siren,
