@@ -109,8 +109,8 @@ def send_message(sim: S2lowSimulator, acte: Transaction, code: str, text: str | 
     message_name = naming.response_file_name(code, serial, id_acte=acte.id_acte)
     stem = message_name.removesuffix(".xml")
     body = text or default_text
-    pdf = minimal_pdf([f"Préfecture - {messages.PREFECTURE_MESSAGE_LABELS[code]}", f"Acte {acte.id_acte}", f"Objet : {acte.objet}",
-                       *( [body] if body else []), f"Le {day:%d/%m/%Y}"])
+    pdf = minimal_pdf([f"Préfecture - {messages.PREFECTURE_MESSAGE_LABELS[code]}", f"Acte {acte.id_acte}",
+                       f"Objet : {acte.objet}", *([body] if body else []), f"Le {day:%d/%m/%Y}"])
     documents = [(f"{stem}-1.pdf", pdf)]
     if code == "5-1":
         message_xml = messages.build_defere_ta(id_acte=acte.id_acte, date_depot=day, nature_illegalite=body,

@@ -109,7 +109,8 @@ class PrefectureMessages:
         try:
             rows = response.json()
         except ValueError as exc:
-            raise ConnectorError(f"S²low: unreadable list_document_prefecture.php answer {response.content[:80]!r}") from exc
+            raise ConnectorError(
+                f"S²low: unreadable list_document_prefecture.php answer {response.content[:80]!r}") from exc
         if not isinstance(rows, list):
             raise ConnectorError(f"S²low: unexpected list_document_prefecture.php answer {response.content[:80]!r}")
         refs = []
