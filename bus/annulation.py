@@ -29,6 +29,7 @@ from bus.stages.runner import RunnerSettings, _add_files
 from bus.store import journal
 from bus.store.db import Store
 from bus.store.models import AnnulationEffect, Collectivite, Document, Effect, utcnow
+from connectors.base import Collectivite as JobCollectivite
 from connectors.base import ConnectorError, PermanentConnectorError, StageResult
 from connectors.registry import ConnectorRegistry
 
@@ -140,6 +141,7 @@ class AnnulationRunner:
             stage = flow.stage(flow.cancellable_stage or "")
             coll = await session.get(Collectivite, doc.siren)
             connectors_cfg = dict(coll.connectors or {}) if coll else {}
+            collectivite = JobCollectivite.from_record(coll) if coll else None
             document_id = doc.id
         try:
             connector: Any = self.registry.get(stage.connector_key, connectors_cfg)
@@ -150,13 +152,14 @@ class AnnulationRunner:
             await self._finish(effect_id, document_id, "failed", "annulation.failed",
                                {"reason": "ce connecteur ne sait pas annuler / this connector cannot cancel"})
         elif status in ("intent", "retry"):
-            await self._send(connector, effect_id, document_id, target, attempts)
+            await self._send(connector, effect_id, document_id, target, attempts, collectivite)
         else:
             await self._follow(connector, effect_id, document_id, target, cancel_id)
 
-    async def _send(self, connector: Any, effect_id: int, document_id: str, remote_id: str, attempts: int) -> None:
+    async def _send(self, connector: Any, effect_id: int, document_id: str, remote_id: str, attempts: int,
+                    collectivite: JobCollectivite | None) -> None:
         try:
-            cancel_id, files = await connector.cancel(remote_id)
+            cancel_id, files = await connector.cancel(remote_id, collectivite)
         except PermanentConnectorError as exc:
             await self._finish(effect_id, document_id, "failed", "annulation.failed", {"reason": str(exc)})
             return

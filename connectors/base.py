@@ -8,6 +8,11 @@ Idempotency contract (invariant 2, "no external effect twice"): ``job.reference`
 stable reference for (document, stage, generation). Before calling ``submit`` again after a
 crash, the stage runner calls ``lookup(job)``; a connector must find an effect it already made
 at the remote side by that reference and return its remote id instead of ``None``.
+
+A remote side that knows nothing of our reference (S²low) is searched by what the effect carried:
+such a connector implements :class:`IntentRecorder`; the runner records its ``intent_facts`` in
+the effects ledger before the first call and hands them back in ``job.intent`` to every later
+``lookup`` and ``submit`` of that effect.
 """
 
 from __future__ import annotations
@@ -36,6 +41,15 @@ class Collectivite:
     classification_date: str | None = None  # YYYY-MM-DD of the préfecture classification
     classification_xml: bytes | None = None  # the RetourClassification message
 
+    @classmethod
+    def from_record(cls, record: Any) -> Collectivite:
+        """From an object with the same attribute names (the store's row), the date as ISO text."""
+        day = record.classification_date
+        return cls(siren=record.siren, name=record.name, departement=record.departement,
+                   arrondissement=record.arrondissement, nature_code=record.nature_code,
+                   classification_date=day.isoformat() if day else None,
+                   classification_xml=record.classification_xml)
+
 
 @dataclass(frozen=True)
 class StageJob:
@@ -47,6 +61,8 @@ class StageJob:
     metadata: dict[str, Any]
     files: list[InputFile]
     options: dict[str, Any] = field(default_factory=dict)
+    # Facts recorded with this effect's intent (IntentRecorder.intent_facts); empty before that.
+    intent: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,13 +124,23 @@ class StageConnector(Protocol):
     async def aclose(self) -> None: ...
 
 
+class IntentRecorder(Protocol):
+    """A connector whose ``lookup`` needs facts about what was sent (the remote side has no lookup
+    by our reference)."""
+
+    async def intent_facts(self, job: StageJob) -> dict[str, Any]:
+        """JSON-serialisable facts about the effect about to be made, recorded before the call."""
+
+
 class CancellingConnector(Protocol):
     """A connector that can cancel an effect the remote side already acknowledged (ACTES
     annulation 6-1 → ARAnnulation 6-2)."""
 
-    async def cancel(self, remote_id: str) -> tuple[str | None, list[OutputFile]]:
-        """Ask for the cancellation of ``remote_id``. Returns the cancellation's own remote id and
-        files (None when one is already under way: an earlier request got through)."""
+    async def cancel(self, remote_id: str, collectivite: Collectivite | None = None
+                     ) -> tuple[str | None, list[OutputFile]]:
+        """Ask for the cancellation of ``remote_id`` (an effect of ``collectivite``). Returns the
+        cancellation's own remote id and files (None when one is already under way: an earlier
+        request got through)."""
 
     async def cancellation(self, remote_id: str, cancel_id: str | None) -> StageResult:
         """Where the cancellation stands: ``done`` once the other side acknowledged it."""

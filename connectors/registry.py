@@ -17,7 +17,9 @@ from connectors.base import PermanentConnectorError, StageConnector
 def _s2low(cfg: dict[str, Any], timeout: float) -> StageConnector:
     from connectors.tdt.s2low import S2lowConnector
 
-    return S2lowConnector(cfg["url"], cfg.get("login", ""), cfg.get("password", ""), timeout=timeout)
+    return S2lowConnector(cfg["url"], cfg.get("login", ""), cfg.get("password", ""), timeout=timeout,
+                          trigramme=cfg.get("trigramme", "DMB"), quadrigramme=cfg.get("quadrigramme", "EACT"),
+                          return_email=cfg.get("return_email", "actes@dematbus.local"))
 
 
 def _s2low_helios(cfg: dict[str, Any], timeout: float) -> StageConnector:

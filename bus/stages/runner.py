@@ -13,6 +13,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -75,13 +76,14 @@ class StageRunner:
         claimed = await self._claim_for_submit(command)
         if claimed is None:
             return
-        effect_id, attempts, lookup_refs = claimed
+        effect_id, attempts, recorded, lookups = claimed
         job, connector_cfg = await self._job(command.document_id, command.stage, command.generation)
         try:
             connector = self.registry.get(load_flow(command.flow).stage(command.stage).connector_key, connector_cfg)
+            job = replace(job, intent=await self._intent(effect_id, connector, job, recorded))
             remote_id = None
-            for ref in lookup_refs:
-                remote_id = await connector.lookup(replace(job, reference=ref))
+            for ref, facts in lookups:
+                remote_id = await connector.lookup(replace(job, reference=ref, intent=facts or job.intent))
                 if remote_id is not None:
                     break
             produced: list[OutputFile] = []
@@ -100,10 +102,28 @@ class StageRunner:
             return
         await self._submitted(effect_id, command, remote_id, produced)
 
-    async def _claim_for_submit(self, command: Command) -> tuple[int, int, list[str]] | None:
-        """Record the intent before the call. Returns (effect id, attempts, references to look up
-        at the remote side first: ours if an earlier attempt may have got through, and those of
-        earlier generations whose outcome is unknown)."""
+    async def _intent(self, effect_id: int, connector: object, job: StageJob,
+                      recorded: dict[str, Any] | None) -> dict[str, Any]:
+        """The facts the connector records with the intent (connectors.base.IntentRecorder), written
+        before its first call; an earlier attempt's facts are kept: they describe what may have
+        been sent."""
+        facts_of = getattr(connector, "intent_facts", None)
+        if facts_of is None:
+            return {}
+        if recorded:
+            return dict(recorded)
+        facts = await facts_of(job)
+        async with self.store.transaction() as session:
+            await session.execute(update(Effect).where(Effect.id == effect_id).values(intent=facts))
+        return dict(facts)
+
+    async def _claim_for_submit(
+        self, command: Command,
+    ) -> tuple[int, int, dict[str, Any] | None, list[tuple[str, dict[str, Any] | None]]] | None:
+        """Record the intent before the call. Returns (effect id, attempts, the facts recorded with
+        its intent so far, effects to look up at the remote side first, as (reference, recorded
+        facts): ours if an earlier attempt may have got through, and those of earlier generations
+        whose outcome is unknown)."""
         now = utcnow()
         async with self.store.transaction() as session:
             doc = await session.get(Document, command.document_id)
@@ -122,7 +142,8 @@ class StageRunner:
                     await session.flush()
                 except IntegrityError:
                     return None  # another worker created it a moment ago and owns it
-                return effect.id, 1, await _uncertain_references(session, doc.id, command.stage, command.generation)
+                return effect.id, 1, None, await _uncertain_references(session, doc.id, command.stage,
+                                                                       command.generation)
             if effect.status not in {"intent", "retry"}:
                 return None  # submitted / finished: the poller or the engine takes it from here
             if effect.next_at and effect.next_at > now:
@@ -136,7 +157,7 @@ class StageRunner:
             if claimed.rowcount != 1:
                 return None
             earlier = await _uncertain_references(session, doc.id, command.stage, command.generation)
-            return effect.id, effect.attempts + 1, [effect.reference, *earlier]
+            return effect.id, effect.attempts + 1, effect.intent, [(effect.reference, effect.intent), *earlier]
 
     async def _refused(self, effect_id: int, command: Command, refusal: RemoteRefusal) -> None:
         event = Event(type="stage.rejected", document_id=command.document_id, siren=command.siren,
@@ -292,12 +313,7 @@ class StageRunner:
             reference=reference(doc.id, stage_name, generation),
             flow=doc.flow,
             stage=stage_name,
-            collectivite=JobCollectivite(
-                siren=coll.siren, name=coll.name, departement=coll.departement,
-                arrondissement=coll.arrondissement, nature_code=coll.nature_code,
-                classification_date=coll.classification_date.isoformat() if coll.classification_date else None,
-                classification_xml=coll.classification_xml,
-            ),
+            collectivite=JobCollectivite.from_record(coll),
             metadata=dict(doc.meta),
             files=[InputFile(name=f.name, role=f.role, data=d, media_type=f.media_type) for f, d in zip(chosen, data)],
             options=dict((coll.connectors or {}).get(stage.connector_key) or {}),
@@ -328,15 +344,16 @@ async def _finish(session: AsyncSession, effect_id: int, status: str, event: Eve
     emit_event(session, event)
 
 
-async def _uncertain_references(session: AsyncSession, document_id: str, stage: str, generation: int) -> list[str]:
-    """References of earlier generations' effects that may have reached the remote side."""
+async def _uncertain_references(session: AsyncSession, document_id: str, stage: str,
+                                generation: int) -> list[tuple[str, dict[str, Any] | None]]:
+    """Earlier generations' effects that may have reached the remote side: (reference, intent facts)."""
     rows = await session.execute(
-        select(Effect.reference).where(
+        select(Effect.reference, Effect.intent).where(
             Effect.document_id == document_id, Effect.stage == stage, Effect.generation < generation,
             Effect.status.in_(["intent", "retry", "failed", "submitted"]),
         ).order_by(Effect.generation.desc())
     )
-    return list(rows.scalars())
+    return [(ref, facts) for ref, facts in rows.all()]
 
 
 async def _effect(session: AsyncSession, document_id: str, stage: str, generation: int) -> Effect | None:

@@ -142,6 +142,9 @@ class Effect(Base):
     # The outcome event (stage.done / stage.rejected / stage.failed) as emitted, kept so a redrive
     # can apply it again when the event itself was lost (a worker killed with it in a lane).
     outcome: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    # What the connector recorded about the effect before its first call (`intent_facts`), handed
+    # back to `lookup` and `submit` at every later attempt.
+    intent: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

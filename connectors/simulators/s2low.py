@@ -1,45 +1,50 @@
-"""S²low (TdT) + préfecture simulator for the ACTES flow: a real HTTP server speaking S²low's API.
+"""S²low (TdT) + préfecture simulator for the ACTES flow: a real HTTP server speaking S²low's API,
+and only that (docs/protocols.md §2.1-§2.3, §2.6, §6.1).
 
 Run it with :class:`connectors.simulators.server.ServerThread` (or ``uvicorn`` on
-``create_app(S2lowSimSettings(...))``). Everything answers like S²low with ``api=1``: plain text
-``OK\\n<payload>`` / ``KO\\n<message>``, ISO-8859-1 encoded (protocols.md §2.1-§2.3, §6.1).
+``create_app(S2lowSimSettings(...))``). The text scripts answer like S²low with ``api=1``: plain
+text ``OK\\n<payload>`` / ``KO\\n<message>``, ISO-8859-1 encoded; the ``api/`` scripts answer JSON.
 
-Authentication: HTTP Basic. The login identifies the authority (SIREN, département, arrondissement,
-authority-type nature, classification); authorities are registered in the settings or through the
-admin API. Unknown login or wrong password → HTTP 401 ``KO\\nÉchec de l'authentification``.
+Authentication (§2.1): HTTP Basic, or the nonce: ``GET /api/get-nounce.php`` (with Basic) →
+``{"nounce": …}``, valid 5 minutes, then ``login``, ``nounce`` and ``hash`` =
+sha256("<password>:<nounce>") as query parameters. The login identifies the authority (SIREN,
+département, arrondissement, authority-type nature, classification); authorities are registered
+in the settings or through the admin API. Unknown login or wrong password → HTTP 401
+``KO\\nÉchec de l'authentification``.
 
-S²low endpoints
----------------
-* ``GET  /api/test-connexion.php`` → ``OK``
+S²low scripts (ACTES)
+---------------------
+* ``GET  /api/test-connexion.php`` → ``OK``; ``GET /api/get-nounce.php``
 * ``POST /modules/actes/actes_transac_create.php`` (multipart: ``nature_code``, ``number``,
   ``subject``, ``decision_date``, ``en_attente``, ``document_papier``, ``type_acte``, ``type_pj[]``,
   ``classif1``..``classif5``; files ``acte_pdf_file``, ``acte_attachments[]``) → ``OK\\n<id>``.
   Synchronous checks: size limit, nature 1-6, classification levels 1 and 2, numéro regex
-  ``^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$`` and uniqueness per SIREN (transactions at -1 do not
-  count, so a rejected acte may be sent again under its numéro), decision date not in the
-  future, typology ``^[A-Z0-9_]{5}$`` ("typologie absente" when missing), acte is a PDF (XML only
-  for nature 5 with classification 7.1), annexes PDF/XML/PNG/JPEG. It then builds the real
-  transmission archive (``<TRI>-<QUAD>--<SIREN>--<YYYYMMDD>-<serial>.tar.gz``, per-SIREN per-day
-  serial) with :mod:`schemas.actes`.
+  ``^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$`` and uniqueness per authority over every transaction,
+  whatever its type and status (``ActesTransaction::isUnique``: "Un acte portant le même numéro
+  interne existe déjà…", no id given back), decision date not in the future, typology
+  ``^[A-Z0-9_]{5}$`` ("typologie absente" when missing), acte is a PDF (XML only for nature 5
+  with classification 7.1), annexes PDF/XML/PNG/JPEG. It then builds the real transmission
+  archive (``<TRI>-<QUAD>--<SIREN>--<YYYYMMDD>-<serial>.tar.gz``, per-SIREN per-day serial) with
+  :mod:`schemas.actes`; S²low serves it to no one (tests read it from the simulator's state).
 * ``GET  /modules/actes/actes_transac_get_status.php?transaction=<id>`` (or ``unique_id=<IDActe>``)
-  → ``OK\\n<status>\\n<payload>``: ARActe XML at 4; at -1 the error message line, then the
-  AnomalieActe / AnomalieEnveloppe XML when the préfecture sent one; ARAnnulation XML at 0.
+  → ``OK\\n<status>\\n<flux>``: the ARActe at 4, the ARAnnulation at 0, the préfecture's message at
+  7 / 21, a reply's 3-5 / 4-5 at 4; at -1 the AnomalieActe / AnomalieEnveloppe (when the ministry
+  sent one) immediately followed by the workflow message, as the real script echoes them.
 * ``GET  /modules/actes/actes_transac_get_files_list.php?transaction=<id>`` → JSON
-  ``[{id, name, posted_filename, mimetype, size, sign, code_pj}]`` (0 = ``_0.xml``, 1 = acte, annexes)
+  ``[{id, name, posted_filename, mimetype, size, sign, code_pj}]`` (0 = ``_0.xml``, 1 = acte,
+  annexes); ``KO\\nPas d'acquittement recu`` while the transaction went no further than 1/2/3.
+  (The real script casts ``unique_id`` to an integer, so an IDActe finds nothing there.)
 * ``GET  /modules/actes/actes_download_file.php?file=<id>[&tampon=true]`` (stamped copy of a PDF
-  once the acte is acknowledged)
+  once the acte is acknowledged), or ``?env=<id>``: an enveloppe's archive (a préfecture message)
 * ``GET  /modules/actes/actes_create_pdf.php?trans_id=<id>`` → bordereau d'acquittement (PDF)
 * ``GET  /modules/actes/actes_classification_fetch.php?api=1`` → RetourClassification XML
 * ``POST /modules/actes/actes_transac_cancel.php`` (``id``) → ``OK\\n<type-6 id>``; only at status 4
   and one pending cancellation at a time; the ARAnnulation then puts the acte at 0.
-
-Simulator extensions (real S²low has none of these)
----------------------------------------------------
-* ``GET /modules/actes/actes_transac_find.php?api=1&number=<numero>`` → ``OK\\n<id>\\n<status>`` or
-  ``KO\\nintrouvable``: the latest transaction with that numéro, whatever its status; lets the bus
-  find an effect it already made (idempotency lookup).
-* ``GET /modules/actes/actes_transac_get_archive.php?transaction=<id>`` → the transmitted
-  ``.tar.gz`` (``Content-Disposition`` filename = archive name).
+* ``api/actes_status.php``, ``api/number_actes.php``, ``api/list_actes.php``:
+  :mod:`connectors.simulators.s2low_listing`.
+* The préfecture's messages and the replies (``api/list_document_prefecture.php``,
+  ``actes_transac_get_document.php``, ``api/document_prefecture_mark_as_read.php``,
+  ``actes_transac_reponse_create.php``): :mod:`connectors.simulators.s2low_prefecture`.
 
 State machine (type-1 transaction)
 ----------------------------------
@@ -57,10 +62,12 @@ per accepted acte) and gives AnomalieActe.
 Admin API (JSON)
 ----------------
 * ``PUT  /_admin/authorities/{siren}`` ``{"login","password","departement","arrondissement",
-  "nature","name"}``; ``GET /_admin/authorities``;
+  "nature","name","email","archivist"}``; ``GET /_admin/authorities``;
   ``PUT /_admin/authorities/{siren}/classification`` (raw RetourClassification XML body)
-* ``GET  /_admin/transmissions`` → ``{"transactions": [...], "duplicates": n}`` where ``duplicates``
-  counts create calls for a (SIREN, numéro) already transmitted
+* ``GET  /_admin/transmissions`` → ``{"transactions": [...], "duplicates": n, "duplicate_refusals": n}``:
+  ``duplicates`` counts type-1 transactions beyond the first for one (SIREN, numéro) (an acte
+  transmitted twice), ``duplicate_refusals`` the creates refused for a numéro already used
+* ``POST /_admin/prefecture-messages``: :mod:`connectors.simulators.s2low_prefecture`
 * ``GET  /_admin/stats``; ``POST /_admin/clock/advance`` ``{"seconds": n}``
 * ``GET|POST|DELETE /_admin/faults`` (see :mod:`connectors.simulators.faults`)
 
@@ -73,6 +80,7 @@ HELIOS (PES v2 → DGFiP): see :mod:`connectors.simulators.s2low_helios` (endpoi
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import random
@@ -100,7 +108,10 @@ from connectors.simulators.common import (
 )
 from connectors.simulators.faults import FaultConfig, FaultInjector, install_faults
 from connectors.simulators.s2low_helios import HeliosSimSettings, install_helios
+from connectors.simulators.s2low_listing import install_listing
+from connectors.simulators.s2low_prefecture import install_prefecture
 from schemas.actes import naming
+from schemas.actes.messages import parse_actes_message
 
 NUMBER_RE = re.compile(r"^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$")
 TYPOLOGY_RE = re.compile(r"^[A-Z0-9_]{5}$")
@@ -116,10 +127,17 @@ DUPLICATE_MESSAGE = (
     "Un acte portant le même numéro interne existe déjà dans la base de données.\n"
     "Il faut peut-être ajouter un suffixe au numéro."
 )
+# s2low:db/init_data.sql, table actes_status (protocols.md §2.3)
 STATUS_NAMES = {
     -1: "Erreur", 0: "Annulé", 1: "Posté", 2: "En attente de transmission", 3: "Transmis",
-    4: "Acquittement reçu", 5: "Validé", 17: "En attente d'être postée",
+    4: "Acquittement reçu", 5: "Validé", 6: "Refusé", 7: "Document reçu", 8: "Acquittement envoyé",
+    9: "Document envoyé", 10: "Refus d'envoie", 11: "Acquittement de document reçu", 12: "Envoyé au SAE",
+    13: "Archivé par le SAE", 14: "Erreur lors de l'archivage", 15: "Reçu par le SAE", 16: "Détruite",
+    17: "En attente d'être postée", 18: "En attente d'être signé", 19: "En attente de transmission au SAE",
+    20: "Erreur lors de l'envoi au SAE", 21: "Document reçu (pas d'AR)",
+    22: "Impossible d'envoyer au SAE (documents indisponibles)",
 }
+NONCE_LIFETIME = 300.0  # seconds ("un nounce valable 5 min")
 ANNEX_MIMETYPES = {"application/pdf", "application/xml", "image/png", "image/jpeg"}
 MIME_EXTENSIONS = {"application/pdf": "pdf", "application/xml": "xml", "image/png": "png", "image/jpeg": "jpg"}
 
@@ -137,6 +155,7 @@ class AuthorityIn(BaseModel):
     nature: str = Field("31", pattern=r"^[0-9]{2}$", description="authority-type code, 31 commune")
     name: str = ""
     email: str | None = None
+    archivist: bool = Field(True, description="the account has the archivist right (HELIOS list_pes_aller.php)")
 
 
 class S2lowSimSettings(BaseModel):
@@ -204,6 +223,9 @@ class Transaction:
     error_message: str | None = None
     related_transaction_id: int | None = None
     document_papier: bool = False
+    type_reponse: int | None = None  # a collectivité's reply: 3 refus, 4 envoi (actes_transac_reponse_create.php)
+    read: bool = False  # a préfecture message marked read (document_prefecture_mark_as_read.php)
+    message_type: str | None = None  # the business message this transaction carries, "3-1"
 
 
 @dataclass
@@ -215,7 +237,9 @@ class SimState:
     next_file_id: int = 1
     next_ministry_serial: int = 1
     serials: dict[str, int] = field(default_factory=dict)  # "<siren>:<YYYYMMDD>" -> last serial
-    duplicates: int = 0
+    authority_ids: dict[str, int] = field(default_factory=dict)  # siren -> S²low's authority_id
+    duplicates: int = 0  # a second type-1 transaction stored for a (SIREN, numéro): must stay 0
+    duplicate_refusals: int = 0  # creates refused "même numéro interne" (recovery probes land here)
     stats: dict[str, int] = field(default_factory=dict)
     clock_offset: float = 0.0
     rng_state: Any = None
@@ -242,6 +266,12 @@ def _text(head: bytes, payload: str | bytes, status_code: int) -> Response:
     if body and not body.endswith(b"\n"):
         body += b"\n"
     return Response(head + body, status_code=status_code, media_type="text/plain; charset=ISO-8859-1")
+
+
+def unauthorized() -> Response:
+    response = ko_text("Échec de l'authentification", status_code=401)
+    response.headers["WWW-Authenticate"] = 'Basic realm="S2low"'
+    return response
 
 
 def sniff_mimetype(data: bytes) -> str | None:
@@ -299,6 +329,10 @@ class S2lowSimulator:
         for siren, authority in settings.authorities.items():
             self.state.authorities[siren] = authority.model_dump()
         self._load()
+        for siren in self.state.authorities:
+            self.authority_id(siren)
+        self.nonces: dict[str, tuple[str, float]] = {}  # nounce -> (login, expiry); not persisted
+        self._nonces_issued = 0
         self.clock = SimClock(settings.frozen_at, self.state.clock_offset)
         self._snapshots = SnapshotWriter(self._write_snapshot)
 
@@ -340,19 +374,49 @@ class S2lowSimulator:
             if other["login"] == authority.login and other_siren != siren:
                 raise ValueError(f"login {authority.login!r} already used by {other_siren}")
         self.state.authorities[siren] = authority.model_dump()
+        self.authority_id(siren)
         self.save()
 
+    def authority_id(self, siren: str) -> int:
+        """S²low's numeric authority id (list_actes.php and number_actes.php show it)."""
+        if siren not in self.state.authority_ids:
+            self.state.authority_ids[siren] = max(self.state.authority_ids.values(), default=0) + 1
+        return self.state.authority_ids[siren]
+
     def authenticate(self, request: Request) -> tuple[str, AuthorityIn] | None:
+        """HTTP Basic, or the nonce of §2.1: ``login``, ``nounce`` and ``hash`` =
+        sha256("<password>:<nounce>") as query parameters."""
         credentials = basic_credentials(request)
-        if credentials is None:
+        if credentials is not None:
+            login, password = credentials
+            for siren, authority in self.state.authorities.items():
+                if authority["login"] == login and hmac.compare_digest(
+                    authority["password"].encode(), password.encode()
+                ):
+                    return siren, AuthorityIn(**authority)
             return None
-        login, password = credentials
+        params = request.query_params
+        login, nonce, digest = params.get("login"), params.get("nounce"), params.get("hash")
+        if not (login and nonce and digest):
+            return None
+        issued = self.nonces.get(nonce)
+        if issued is None or issued[0] != login or issued[1] < self.clock.timestamp():
+            return None
         for siren, authority in self.state.authorities.items():
-            if authority["login"] == login and hmac.compare_digest(
-                authority["password"].encode(), password.encode()
-            ):
+            expected = hashlib.sha256(f"{authority['password']}:{nonce}".encode()).hexdigest()
+            if authority["login"] == login and hmac.compare_digest(expected, digest.lower()):
                 return siren, AuthorityIn(**authority)
         return None
+
+    def issue_nonce(self, login: str) -> str:
+        """``api/get-nounce.php``: a nonce valid 5 minutes (simulated clock), drawn from the seeded
+        generator's own stream so the transaction outcomes do not depend on logins."""
+        now = self.clock.timestamp()
+        self.nonces = {n: v for n, v in self.nonces.items() if v[1] >= now}
+        self._nonces_issued += 1
+        nonce = hashlib.sha256(f"{self.settings.seed}:nounce:{login}:{self._nonces_issued}".encode()).hexdigest()[:32]
+        self.nonces[nonce] = (login, now + NONCE_LIFETIME)
+        return nonce
 
     def classification_xml(self, siren: str) -> bytes:
         from schemas.actes.classification import default_classification
@@ -421,8 +485,8 @@ class S2lowSimulator:
             raise CreateRefused(
                 "Erreur de validation du fichier de l'acte :\nerreur simulée (numéro ERRKO…)"
             )
-        if self.find(siren, numero, live_only=True) is not None:
-            self.state.duplicates += 1
+        if self.number_taken(siren, numero):
+            self.state.duplicate_refusals += 1
             self.save()
             raise CreateRefused(DUPLICATE_MESSAGE)
         if acte_file is None or not acte_file.data:
@@ -544,17 +608,18 @@ class S2lowSimulator:
 
     # -------------------------------------------------------------- reading
 
-    def find(self, siren: str, numero: str, *, live_only: bool = False) -> Transaction | None:
-        """The latest type-1 transaction of that authority with that numéro. The uniqueness check
-        uses ``live_only`` (an acte in error may be sent again under the same numéro); the find
-        extension does not, so a lookup also finds an effect that ended in error."""
-        found = None
+    def number_taken(self, siren: str, numero: str) -> bool:
+        """S²low's ``ActesTransaction::isUnique``: any transaction of the authority with that numéro,
+        whatever its type and status (an acte in error cannot be sent again under its numéro)."""
+        return any(tx.siren == siren and tx.numero == numero for tx in self.state.transactions.values())
+
+    def duplicates(self) -> int:
+        """Type-1 transactions beyond the first for one (SIREN, numéro): an acte transmitted twice."""
+        seen: dict[tuple[str, str], int] = {}
         for tx in self.state.transactions.values():
-            if tx.type == 1 and tx.siren == siren and tx.numero == numero:
-                self.refresh(tx)
-                if not (live_only and tx.status == -1):
-                    found = tx if found is None or tx.id > found.id else found
-        return found
+            if tx.type == 1:
+                seen[(tx.siren, tx.numero)] = seen.get((tx.siren, tx.numero), 0) + 1
+        return sum(n - 1 for n in seen.values())
 
     def get(self, siren: str, tx_id: str | int | None = None, unique_id: str | None = None) -> Transaction | None:
         tx: Transaction | None = None
@@ -565,7 +630,7 @@ class S2lowSimulator:
                 return None
         elif unique_id:
             tx = next((t for t in self.state.transactions.values()
-                       if t.type == 1 and t.id_acte == unique_id and t.status == 4), None)
+                       if t.type == 1 and t.id_acte == unique_id and any(h["status"] == 4 for h in t.history)), None)
         if tx is None or tx.siren != siren:
             return None
         self.refresh(tx)
@@ -590,8 +655,12 @@ class S2lowSimulator:
         if tx.status == 2 and now >= t3:
             self._set_status(tx, 3, t3, "Transmis au MI")
             changed = True
-        if tx.status == 3 and now >= t4:
-            self._conclude(tx, t4)
+        if tx.status == 3 and now >= t4 and not (tx.type == 2 and tx.type_reponse):
+            self._conclude(tx, t4)  # a 2-2 ReponseCourrierSimple gets no AR: it stays at 3
+            changed = True
+        if tx.status == 7 and now >= tx.created_at + s.transmit_delay:
+            # 3-1 / 4-1: S²low sends the 3-2 / 4-2 AR itself (ActesEnvoiAR), then 8
+            self._set_status(tx, 8, tx.created_at + s.transmit_delay, "Acquittement envoyé")
             changed = True
         if tx.type == 1 and tx.status == 4:
             for other in list(self.state.transactions.values()):
@@ -606,6 +675,15 @@ class S2lowSimulator:
         day = self._at(ts).date()
         auth = self.state.authorities[tx.siren]
         classification_date = date.fromisoformat(tx.classification_date)
+        if tx.type_reponse:  # the préfecture acknowledges a reply: 3-5 / 4-5
+            kind = "ARPieceComplementaire" if tx.type == 3 else "ARReponseRejetLettreObservations"
+            courrier = date.fromisoformat(str(parse_actes_message(tx.acte_xml or b"").fields["date_courrier_pref"]))
+            tx.reply_xml = messages.build_ar_reponse_cl(kind, id_acte=tx.id_acte, date_courrier=courrier,
+                                                        date_reception=day)
+            code = "3-5" if tx.type == 3 else "4-5"
+            tx.reply_name = naming.response_file_name(code, self._ministry_serial(), id_acte=tx.id_acte)
+            self._set_status(tx, 4, ts, "Acquittement reçu")
+            return
         if tx.type == 6:
             tx.reply_xml = messages.build_ar_annulation(id_acte=tx.id_acte, date_reception=day)
             tx.reply_name = naming.response_file_name("6-2", self._ministry_serial(), id_acte=tx.id_acte)
@@ -642,16 +720,22 @@ class S2lowSimulator:
             self._set_status(tx, 4, ts, "Acquittement reçu")
 
     def status_payload(self, tx: Transaction) -> bytes:
+        """What actes_transac_get_status.php prints after the status line: the flux_retour of that
+        status (ARActe at 4, ARAnnulation at 0, the préfecture's message at 7 / 21), and at -1 the
+        flux (AnomalieActe / AnomalieEnveloppe, when the ministry sent one) immediately followed by
+        the workflow message, with no separator, as the real script echoes them."""
+        flux = b""
         if tx.status in (4, 0) and tx.reply_xml:
-            payload = tx.reply_xml
-        elif tx.status == -1:
-            line = (tx.error_message or "Erreur").replace("\n", " ").encode("iso-8859-1", "replace")
-            payload = line + (b"\n" + tx.reply_xml if tx.reply_xml else b"")
-        else:
-            return b""
-        if tx.reply_xml and self.faults.take_malformed():
-            return payload.replace(tx.reply_xml, b"<html><body>Service indisponible</body>")
-        return payload
+            flux = tx.reply_xml
+        elif tx.status in (7, 21) and tx.acte_xml:
+            flux = tx.acte_xml
+        elif tx.status == -1 and tx.reply_xml:
+            flux = tx.reply_xml
+        if flux and self.faults.take_malformed():
+            flux = b"<html><body>Service indisponible</body>"
+        if tx.status == -1:
+            return flux + (tx.error_message or "Erreur").encode("iso-8859-1", "replace")
+        return flux
 
     # -------------------------------------------------------------- cancel
 
@@ -718,7 +802,8 @@ class S2lowSimulator:
                 "archive_name": tx.archive_name, "id_acte": tx.id_acte, "outcome": tx.outcome,
                 "related_transaction_id": tx.related_transaction_id, "history": tx.history,
             })
-        return {"transactions": rows, "duplicates": self.state.duplicates}
+        return {"transactions": rows, "duplicates": self.duplicates(),
+                "duplicate_refusals": self.state.duplicate_refusals}
 
     def stats(self) -> dict[str, Any]:
         by_status: dict[str, int] = {}
@@ -727,7 +812,8 @@ class S2lowSimulator:
             by_status[str(tx.status)] = by_status.get(str(tx.status), 0) + 1
         return {
             "transactions": len(self.state.transactions), "by_status": by_status,
-            "duplicates": self.state.duplicates, "calls": dict(sorted(self.state.stats.items())),
+            "duplicates": self.duplicates(), "duplicate_refusals": self.state.duplicate_refusals,
+            "calls": dict(sorted(self.state.stats.items())),
             "faults": self.faults.snapshot(), "now": self.clock.now().isoformat(),
         }
 
@@ -772,17 +858,24 @@ def create_app(settings: S2lowSimSettings) -> FastAPI:
         yield
         sim.flush()
 
-    app = FastAPI(title="S²low simulator (dematbus)", lifespan=lifespan)
+    # No /docs, /redoc, /openapi.json: the simulator serves S²low's scripts and its /_admin API only.
+    app = FastAPI(title="S²low simulator (dematbus)", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
     app.state.sim = sim
     install_faults(app, sim.faults, failure_body=lambda: ko_text("Erreur interne du serveur"))
     install_helios(app, sim)  # the HELIOS endpoints (connectors/simulators/s2low_helios.py)
-
-    def unauthorized() -> Response:
-        response = ko_text("Échec de l'authentification", status_code=401)
-        response.headers["WWW-Authenticate"] = 'Basic realm="S2low"'
-        return response
+    install_listing(app, sim)  # list_actes.php & co (connectors/simulators/s2low_listing.py)
+    install_prefecture(app, sim)  # the préfecture's messages and replies (s2low_prefecture.py)
 
     # ---------------------------------------------------------------- S²low API
+
+    @app.get("/api/get-nounce.php")
+    async def get_nounce(request: Request) -> Response:
+        sim.count("get_nounce")
+        credentials = basic_credentials(request)
+        if credentials is None or sim.authenticate(request) is None:
+            return unauthorized()
+        return JSONResponse({"nounce": sim.issue_nonce(credentials[0])})
 
     @app.get("/api/test-connexion.php")
     async def test_connexion(request: Request) -> Response:
@@ -820,40 +913,21 @@ def create_app(settings: S2lowSimSettings) -> FastAPI:
             return ko_text("La transaction n'existe pas")
         return ok_text(f"{tx.status}\n".encode("ascii") + sim.status_payload(tx))
 
-    @app.get("/modules/actes/actes_transac_find.php")
-    async def transac_find(request: Request, number: str = "") -> Response:
-        sim.count("find")
-        who = sim.authenticate(request)
-        if who is None:
-            return unauthorized()
-        tx = sim.find(who[0], number.strip())
-        if tx is None:
-            return ko_text("introuvable")
-        return ok_text(f"{tx.id}\n{tx.status}")
-
-    @app.get("/modules/actes/actes_transac_get_archive.php")
-    async def transac_get_archive(request: Request, transaction: str = "") -> Response:
-        sim.count("get_archive")
-        who = sim.authenticate(request)
-        if who is None:
-            return unauthorized()
-        tx = sim.get(who[0], transaction)
-        if tx is None or tx.archive_data is None:
-            return ko_text("Archive introuvable", status_code=404)
-        return Response(
-            tx.archive_data, media_type="application/gzip",
-            headers={"Content-Disposition": f'attachment; filename="{tx.archive_name}"'},
-        )
-
     @app.get("/modules/actes/actes_transac_get_files_list.php")
-    async def transac_get_files_list(request: Request, transaction: str = "") -> Response:
+    async def transac_get_files_list(request: Request, transaction: str = "", unique_id: str = "") -> Response:
         sim.count("get_files_list")
         who = sim.authenticate(request)
         if who is None:
             return unauthorized()
+        if unique_id:
+            # The real script casts unique_id to an integer before looking it up, so an IDActe
+            # ("034-…") never finds its transaction there: ask with transaction=<id>.
+            return ko_text("Numéro de transaction invalide.")
         tx = sim.get(who[0], transaction)
         if tx is None:
-            return ko_text("La transaction n'existe pas")
+            return ko_text("Numéro de transaction invalide.")
+        if all(h["status"] in (1, 2, 3) for h in tx.history):
+            return ko_text("Pas d'acquittement recu")
         return JSONResponse([
             {"id": str(f.id), "name": f.name, "posted_filename": f.posted_filename, "mimetype": f.mimetype,
              "size": str(len(f.data)), "sign": f.sign, "code_pj": f.code_pj or ""}
@@ -861,11 +935,20 @@ def create_app(settings: S2lowSimSettings) -> FastAPI:
         ])
 
     @app.get("/modules/actes/actes_download_file.php")
-    async def download_file(request: Request, file: str = "", tampon: str = "") -> Response:
+    async def download_file(request: Request, file: str = "", tampon: str = "", env: str = "") -> Response:
         sim.count("download_file")
         who = sim.authenticate(request)
         if who is None:
             return unauthorized()
+        if env:  # an enveloppe's archive (one transaction per enveloppe: its id is the transaction's)
+            tx = sim.get(who[0], env)
+            if tx is None or tx.archive_data is None:
+                return ko_text("Fichier introuvable", status_code=404)
+            data = tx.archive_data
+            if sim.faults.take_malformed():
+                data = b"<html><body>Service indisponible</body>"
+            return Response(data, media_type="application/x-gzip",
+                            headers={"Content-Disposition": f'attachment; filename="{tx.archive_name}"'})
         for tx in sim.state.transactions.values():
             if tx.siren != who[0]:
                 continue

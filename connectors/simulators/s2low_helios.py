@@ -9,13 +9,22 @@ S²low endpoints
 ---------------
 * ``POST /modules/helios/api/helios_importer_fichier.php`` (multipart field ``enveloppe``) →
   ``text/xml`` ``<import><id/><resultat>OK|KO</resultat><message/></import>``. Synchronous: a file
-  whose sha1 equals the sha1 of a live (not refused at validation) transaction of the same
-  authority → KO "doublon détecté. Ce fichier a déjà été posté" (counted in ``duplicates``);
-  missing or empty ``enveloppe``, or larger than ``max_file_size`` → KO.
+  whose sha1 is already on the platform (any transaction, any status: S²low's ``isDuplicate``)
+  → KO "doublon détecté. Ce fichier a déjà été posté", no id given back (counted in
+  ``duplicate_refusals``); missing or empty ``enveloppe``, or larger than ``max_file_size`` → KO.
 * ``GET /modules/helios/api/helios_transac_get_status.php?transaction=<id>`` → ISO-8859-1
   ``<transaction><id/><resultat/><message/><status/></transaction>``; 3 is reported instead of
   4/6/8 while the PES_ACQUIT file is not there yet (``acquit_file_delay``), as S²low's
   ApiHeliosStatusResolver does.
+* ``GET /modules/helios/api/list_pes_aller.php?status_id=&offset=&limit=&min_date=&max_date=`` (the
+  archivist right; HTTP 400 ``{"error": "L'utilisateur n'est pas archiviste"}`` otherwise) →
+  ``{"status_id", "authority_id", "offset", "limit", "transactions": [{"id"}]}``, strings, newest
+  first, the same paging and date rules as ACTES ``list_actes.php``
+  (:mod:`connectors.simulators.s2low_listing`); ``status_id`` is the platform's status, not the one
+  ``helios_transac_get_status.php`` reports while the acquit file is missing.
+* ``GET /modules/helios/helios_download_file.php?id=<id>`` → the PES as posted (``text/xml``,
+  ``Content-Disposition`` = the posted file name); a redirect to the HELIOS index page when the
+  transaction is not the caller's.
 * ``GET /modules/helios/helios_download_acquit.php?id=<id>`` → the PES_ACQUIT XML
   (``Content-Disposition`` filename ``<IdPost>_<yyMMddHHmmss>-ACK-A3020100_A0000MIX_<OK|KO>.xml``);
   HTTP 404 ``KO`` text while there is none.
@@ -24,15 +33,6 @@ S²low endpoints
   (unread PES_Retour of the authority), ``GET …/helios_get_retour.php?id=<id>`` (the file),
   ``GET …/helios_change_status.php?id=<id>`` (mark read). PES_Retour files are injected with the
   admin API (the simulator does not invent them).
-
-Simulator extensions (real S²low has none of these)
----------------------------------------------------
-* ``GET /modules/helios/api/helios_transac_find.php?nom_fic=<NomFic>[&sha1=<hex>]`` →
-  ``<transaction><id/><resultat>OK</resultat><message/><status/><nom_fic/><sha1/></transaction>``
-  for the latest transaction of the authority with that NomFic (and sha1 when given), whatever its
-  status; ``<resultat>KO</resultat><message>introuvable</message>`` otherwise. Idempotency lookup.
-* ``GET /modules/helios/api/helios_transac_get_file.php?transaction=<id>`` → the PES as sent to
-  the DGFiP (``Content-Disposition`` = the ``PESALR2_…`` name once renamed).
 
 State machine
 -------------
@@ -52,8 +52,9 @@ Validation checks (run on the posted bytes at import, applied at the 1 → 2 tra
    (IdColl) ne correspond pas à la collectivité authentifiée" (our wording)
 4. ``require_signature``: at least one XAdES signature and all valid
    (``connectors.signature.xades.verify_pes``) → "La signature du fichier est invalide"
-5. ``nom_fic_unique``: NomFic not used by another live transaction of the authority →
-   "ce fichier existe déjà sur la plateforme"
+5. ``nom_fic_unique``: no transaction that passed validation carries the same NomFic and CodCol →
+   "Transaction <id> : ce fichier existe déjà sur la plateforme" (a second transmission of a
+   NomFic: counted in ``duplicates``)
 
 Outcome selection by NomFic (case-sensitive substring):
 
@@ -70,7 +71,7 @@ Refused elements carry ``ERREUR_AUTRE`` "1971 - Compte fonction présent à tort
 
 Admin API (JSON)
 ----------------
-* ``GET /_admin/helios`` → ``{"transactions": [...], "duplicates": n}``
+* ``GET /_admin/helios`` → ``{"transactions": [...], "duplicates": n, "duplicate_refusals": n}``
 * ``POST /_admin/helios/retours/{siren}`` (raw PES_Retour body, ``?nom=<file name>``) → ``{"id": n}``
 """
 
@@ -182,7 +183,8 @@ class HeliosState:
     transactions: dict[int, HeliosTransaction] = field(default_factory=dict)
     next_id: int = 1
     serials: dict[str, int] = field(default_factory=dict)  # "<siren>:<yymmdd>" -> last counter
-    duplicates: int = 0
+    duplicates: int = 0  # transactions refused at validation for a NomFic already transmitted
+    duplicate_refusals: int = 0  # imports refused "doublon" (sha1 already on the platform)
     retours: dict[int, PesRetour] = field(default_factory=dict)
     next_retour_id: int = 1
 
@@ -276,8 +278,10 @@ class HeliosSimulator:
             sha1=sha1, size=len(data), created_at=self.now, status=1, outcome="invalid", data=data,
             summary=summary.to_dict() if summary else None, check_error=check_error,
         )
-        if check_error is None and self.settings.nom_fic_unique and self._nom_fic_taken(siren, tx.nom_fic):
-            tx.check_error = NOM_FIC_EXISTS
+        if check_error is None and summary is not None and self.settings.nom_fic_unique \
+                and self._nom_fic_taken(summary.nom_fic, summary.cod_col):
+            tx.check_error = f"Transaction {tx_id} : {NOM_FIC_EXISTS}"
+            self.state.duplicates += 1
         if tx.check_error is None and summary is not None:
             self._choose_outcome(tx, summary)
         self._set_status(tx, 1, tx.created_at, STATUS_MESSAGES[1])
@@ -293,15 +297,15 @@ class HeliosSimulator:
         if len(data) > self.settings.max_file_size:
             raise ImportRefused(f"Le fichier est trop volumineux (max : {self.settings.max_file_size})")
         sha1 = hashlib.sha1(data).hexdigest()
-        for other in self.state.transactions.values():
-            if other.siren == siren and other.sha1 == sha1 and other.check_error is None:
-                self.state.duplicates += 1
-                self.sim.save()
-                raise ImportRefused(DUPLICATE_MESSAGE)
+        if any(other.sha1 == sha1 for other in self.state.transactions.values()):
+            self.state.duplicate_refusals += 1
+            self.sim.save()
+            raise ImportRefused(DUPLICATE_MESSAGE)
         return sha1
 
-    def _nom_fic_taken(self, siren: str, nom_fic: str) -> bool:
-        return any(o.siren == siren and o.nom_fic == nom_fic and o.check_error is None
+    def _nom_fic_taken(self, nom_fic: str, cod_col: str) -> bool:
+        """S²low's ``nomFicExists``: a transaction that passed validation with that NomFic and CodCol."""
+        return any(o.nom_fic == nom_fic and (o.summary or {}).get("cod_col") == cod_col and o.check_error is None
                    for o in self.state.transactions.values())
 
     def check(self, siren: str, data: bytes) -> tuple[PesSummary | None, str | None]:
@@ -359,16 +363,6 @@ class HeliosSimulator:
             return None
         self.refresh(tx)
         return tx
-
-    def find(self, siren: str, nom_fic: str, sha1: str | None = None) -> HeliosTransaction | None:
-        found = None
-        for tx in self.state.transactions.values():
-            if (tx.siren == siren and tx.nom_fic == nom_fic and (not sha1 or tx.sha1 == sha1.lower())
-                    and (found is None or tx.id > found.id)):
-                found = tx
-        if found is not None:
-            self.refresh(found)
-        return found
 
     def reported_status(self, tx: HeliosTransaction) -> int:
         if tx.status in (4, 6, 8) and (tx.acquit_xml is None or tx.acquit_at is None or self.now < tx.acquit_at):
@@ -451,7 +445,8 @@ class HeliosSimulator:
                 "rejected_bordereaux": tx.rejected_bordereaux, "rejected_pj": tx.rejected_pj,
                 "reject_all": tx.reject_all, "history": tx.history,
             })
-        return {"transactions": rows, "duplicates": self.state.duplicates}
+        return {"transactions": rows, "duplicates": self.state.duplicates,
+                "duplicate_refusals": self.state.duplicate_refusals}
 
 
 # ------------------------------------------------------------------------------------ HTTP
@@ -504,20 +499,6 @@ def install_helios(app: FastAPI, sim: S2lowSimulator) -> None:
         return xml_answer("transaction", [("id", tx.id), ("resultat", "OK"), ("message", helios.status_message(tx)),
                                           ("status", helios.reported_status(tx))])
 
-    @app.get(_HELIOS_PREFIX + "api/helios_transac_find.php")
-    async def transac_find(request: Request, nom_fic: str = "", sha1: str = "") -> Response:
-        sim.count("helios_find")
-        who = sim.authenticate(request)
-        if who is None:
-            return unauthorized()
-        tx = helios.find(who[0], nom_fic.strip(), sha1.strip() or None) if nom_fic.strip() else None
-        if tx is None:
-            return xml_answer("transaction", [("id", ""), ("resultat", "KO"), ("message", "introuvable")])
-        return xml_answer("transaction", [
-            ("id", tx.id), ("resultat", "OK"), ("message", helios.status_message(tx)),
-            ("status", helios.reported_status(tx)), ("nom_fic", tx.nom_fic), ("sha1", tx.sha1),
-        ])
-
     @app.get(_HELIOS_PREFIX + "helios_download_acquit.php")
     async def download_acquit(request: Request, id: str = "") -> Response:
         sim.count("helios_download_acquit")
@@ -533,18 +514,39 @@ def install_helios(app: FastAPI, sim: S2lowSimulator) -> None:
         return Response(data, media_type="application/xml",
                         headers={"Content-Disposition": f'attachment; filename="{tx.acquit_name}"'})
 
-    @app.get(_HELIOS_PREFIX + "api/helios_transac_get_file.php")
-    async def transac_get_file(request: Request, transaction: str = "") -> Response:
-        sim.count("helios_get_file")
+    @app.get(_HELIOS_PREFIX + "api/list_pes_aller.php")
+    async def list_pes_aller(request: Request) -> Response:
+        from connectors.simulators.s2low_listing import get_date, get_int, listed
+
+        sim.count("helios_list_pes_aller")
         who = sim.authenticate(request)
         if who is None:
             return unauthorized()
-        tx = helios.get(who[0], transaction)
-        if tx is None:
-            return _text_ko("La transaction n'existe pas", 404)
-        name = tx.pesalr2_name or tx.filename
-        return Response(tx.data, media_type="application/xml",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        if not who[1].archivist:
+            return JSONResponse({"error": "L'utilisateur n'est pas archiviste"}, status_code=400)
+        status_id = get_int(request, "status_id")
+        offset = max(0, get_int(request, "offset"))
+        limit = max(0, get_int(request, "limit", 100))
+        mine = [tx for tx in helios.state.transactions.values() if tx.siren == who[0]]
+        for tx in mine:
+            helios.refresh(tx)
+        rows = listed(mine, status_id, get_date(request, "min_date"), get_date(request, "max_date"))
+        return JSONResponse({
+            "status_id": str(status_id), "authority_id": str(sim.authority_id(who[0])), "offset": str(offset),
+            "limit": str(limit), "transactions": [{"id": str(tx.id)} for tx in rows[offset:offset + limit]],
+        })
+
+    @app.get(_HELIOS_PREFIX + "helios_download_file.php")
+    async def download_file(request: Request, id: str = "") -> Response:
+        sim.count("helios_download_file")
+        who = sim.authenticate(request)
+        if who is None:
+            return unauthorized()
+        tx = helios.get(who[0], id)
+        if tx is None:  # the real script sets a session error and redirects to the module's page
+            return Response(status_code=302, headers={"Location": "/modules/helios/index.php"})
+        return Response(tx.data, media_type="text/xml",
+                        headers={"Content-Disposition": f'attachment; filename="{tx.filename}"'})
 
     @app.get(_HELIOS_PREFIX + "api/helios_get_list.php")
     async def get_list(request: Request) -> Response:

@@ -1,15 +1,21 @@
-"""S²low connector for the ``tdt`` stage of the HELIOS flow (PES v2 → DGFiP; protocols.md §2.4, §2.5, §3.4).
+"""S²low connector for the ``tdt`` stage of the HELIOS flow (PES v2 → DGFiP; docs/protocols.md §2.4,
+§2.5, §2.6, §3.4).
 
 * ``submit`` posts the PES (role ``signed_document`` if present, else ``document``) to
   ``helios_importer_fichier.php`` as multipart field ``enveloppe``, the file name sanitised as
-  Pastell does (characters outside ``[a-zA-Z0-9._\\- ]`` become ``_``). A KO "doublon détecté"
-  means the same bytes were already posted: the transaction is found back through ``lookup``.
-  Any other KO is permanent.
-* ``lookup`` asks the simulator extension ``helios_transac_find.php`` for the latest transaction
-  with the job's NomFic (``job.metadata["nom_fic"]``, else read from the file) **and** the sha1 of
-  the file it would send, so a different file reusing a NomFic is not mistaken for our effect
-  (S²low then refuses it at validation: "ce fichier existe déjà sur la plateforme"). A server
-  without the extension (HTTP 404) gives ``None``.
+  Pastell does (characters outside ``[a-zA-Z0-9._\\- ]`` become ``_``). Any KO but "doublon" is
+  permanent.
+* Recovering an uncertain import. The intent recorded before the call holds the NomFic, the SHA-1
+  of the bytes sent and the day (:meth:`S2lowHeliosConnector.intent_facts`). S²low has no lookup
+  by NomFic, so ``lookup`` says "not found" and the runner posts again: S²low refuses the same
+  bytes ("doublon détecté. Ce fichier a déjà été posté", no id given back), which proves the
+  first import got through; ``submit`` then pages ``api/list_pes_aller.php`` over the statuses a
+  PES can be in, from the day of the intent, and downloads the candidates
+  (``helios_download_file.php``) until one has the recorded SHA-1. ``lookup`` searches that way
+  itself when the effect it is asked about sent other bytes than the job's (an earlier
+  generation), so a PES is never posted twice under one NomFic (S²low would refuse the second at
+  validation: "ce fichier existe déjà sur la plateforme"). ``list_pes_aller.php`` needs the S²low
+  account's archivist right.
 * ``poll`` reads ``helios_transac_get_status.php``: 1/2/3/7 (and 13/14/24) pending; 4/6/8 (and the
   SAE statuses reached after an acquit) → download ``helios_download_acquit.php`` and parse the
   PES_ACQUIT:
@@ -34,6 +40,7 @@ import asyncio
 import hashlib
 import logging
 import re
+from datetime import date, timedelta
 from typing import Any
 
 from connectors.base import (
@@ -51,8 +58,12 @@ log = logging.getLogger(__name__)
 
 IMPORT = "/modules/helios/api/helios_importer_fichier.php"
 STATUS = "/modules/helios/api/helios_transac_get_status.php"
-FIND = "/modules/helios/api/helios_transac_find.php"
+LIST_PES_ALLER = "/modules/helios/api/list_pes_aller.php"
+DOWNLOAD = "/modules/helios/helios_download_file.php"
 ACQUIT = "/modules/helios/helios_download_acquit.php"
+# Where a PES can be after its import, most likely first.
+STATUSES_AFTER_IMPORT = (1, 2, 3, 7, 4, 6, 8, -1, 24, 13, 14, 0, 5, 9, 10, 11, 19, 20, 21, 22, 23)
+LIST_PAGE = 100
 PENDING_STATUSES = {1, 2, 3, 7, 13, 14, 24}
 # 4 ACQUITTE, 6 REFUSE, 8 INFORMATION_DISPONIBLE, then the SAE statuses that follow an acquit.
 ACQUIT_STATUSES = {4, 5, 6, 8, 9, 10, 11, 19, 20, 23}
@@ -114,23 +125,25 @@ class S2lowHeliosConnector(S2lowClient):
             return None
         return summary.nom_fic or None
 
-    # ------------------------------------------------------------------ lookup / submit
+    # ------------------------------------------------------------------ intent / lookup / submit
+
+    async def intent_facts(self, job: StageJob) -> dict[str, Any]:
+        document = self._document(job)
+        sha1 = await asyncio.to_thread(lambda: hashlib.sha1(document.data).hexdigest())
+        return {"nom_fic": await self._nom_fic(job, document), "sha1": sha1,
+                "filename": sanitize_filename(document.name), "submitted_on": date.today().isoformat()}
 
     async def lookup(self, job: StageJob) -> str | None:
+        recorded = job.intent.get("sha1")
+        if not recorded:
+            return None
         document = self._document(job)
-        nom_fic = await self._nom_fic(job, document)
-        if not nom_fic:
-            return None
         sha1 = await asyncio.to_thread(lambda: hashlib.sha1(document.data).hexdigest())
-        response = await self._request("GET", FIND, params={"nom_fic": nom_fic, "sha1": sha1}, accept=(404,))
-        if response.status_code == 404:
-            return None  # a real S²low: no find extension
-        if response.status_code != 200:
-            raise ConnectorError(f"S²low: HTTP {response.status_code} on {FIND}")
-        answer = XmlAnswer(response.content, FIND)
-        if not answer.ok or not answer.id.isdigit():
+        if sha1 == recorded:
+            # Posting again is the probe: S²low refuses the same bytes as "doublon" if the first
+            # import got through, and submit then finds the transaction (docs/protocols.md §2.6).
             return None
-        return answer.id
+        return await self.find_pes(job.intent)
 
     async def submit(self, job: StageJob) -> tuple[str, list[OutputFile]]:
         document = self._document(job)
@@ -143,11 +156,64 @@ class S2lowHeliosConnector(S2lowClient):
                 raise ConnectorError(f"S²low: import answered OK without an id: {answer.fields!r}")
             return answer.id, []
         if DUPLICATE_MARKER in answer.message.lower():
-            found = await self.lookup(job)
+            sha1 = await asyncio.to_thread(lambda: hashlib.sha1(document.data).hexdigest())
+            found = await self.find_pes({**job.intent, "sha1": sha1})
             if found is None:
-                raise PermanentConnectorError(f"S²low: {answer.message}")
+                raise PermanentConnectorError(
+                    f"S²low refuses this PES as already posted, and none of this collectivité's "
+                    f"transactions carries it: {answer.message}")
+            log.info("S²low: PES %s already imported as transaction %s: not sent again", sha1, found)
             return found, []
         raise PermanentConnectorError(f"S²low: {answer.message or 'import refusé'}")
+
+    async def find_pes(self, facts: dict[str, Any]) -> str | None:
+        """The transaction whose posted bytes have SHA-1 ``facts["sha1"]``: the candidates of
+        ``list_pes_aller.php`` (newest first, from the day before the intent, then without the
+        date bound if that finds nothing), each downloaded until one matches."""
+        sha1 = str(facts["sha1"])
+        since = facts.get("submitted_on")
+        bounds: list[str | None] = [None]
+        if since:
+            bounds.insert(0, (date.fromisoformat(str(since)) - timedelta(days=1)).isoformat())
+        seen: set[str] = set()
+        for min_date in bounds:
+            for status in STATUSES_AFTER_IMPORT:
+                offset = 0
+                while True:
+                    ids = await self._list_pes_aller(status, offset, min_date)
+                    for tx_id in ids:
+                        if tx_id not in seen:
+                            seen.add(tx_id)
+                            if await self._posted_sha1(tx_id) == sha1:
+                                return tx_id
+                    if len(ids) < LIST_PAGE:
+                        break
+                    offset += LIST_PAGE
+        return None
+
+    async def _list_pes_aller(self, status: int, offset: int, min_date: str | None) -> list[str]:
+        params: dict[str, Any] = {"status_id": status, "offset": offset, "limit": LIST_PAGE}
+        if min_date:
+            params["min_date"] = min_date
+        response = await self._request("GET", LIST_PES_ALLER, params=params, accept=(400,))
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ConnectorError(f"S²low: unreadable list_pes_aller.php answer {response.content[:80]!r}") from exc
+        if response.status_code == 400:
+            raise PermanentConnectorError(
+                f"S²low: list_pes_aller.php refused ({body.get('error') if isinstance(body, dict) else body}): "
+                "the S²low account needs the archivist right to find a PES again")
+        rows = body.get("transactions") if isinstance(body, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(r, dict) and str(r.get("id", "")).isdigit() for r in rows):
+            raise ConnectorError(f"S²low: unexpected list_pes_aller.php answer {response.content[:80]!r}")
+        return [str(r["id"]) for r in rows]
+
+    async def _posted_sha1(self, transaction_id: str) -> str | None:
+        response = await self._request("GET", DOWNLOAD, params={"id": transaction_id}, accept=(302, 404))
+        if response.status_code != 200:
+            return None
+        return await asyncio.to_thread(lambda: hashlib.sha1(response.content).hexdigest())
 
     # ------------------------------------------------------------------ poll
 
@@ -174,7 +240,7 @@ class S2lowHeliosConnector(S2lowClient):
     async def _acquitted(self, job: StageJob, remote_id: str, base: dict[str, Any]) -> StageResult:
         from schemas.helios.acquit import parse_acquit
 
-        response = await self._request("GET", ACQUIT, params={"id": remote_id})
+        response = await self._request("GET", ACQUIT, params={"id": remote_id}, accept=(404,))
         if response.status_code != 200:
             raise ConnectorError(f"S²low: PES_ACQUIT of {remote_id} not available (HTTP {response.status_code})")
         data = response.content

@@ -34,12 +34,14 @@ __all__ = [
     "BuiltArchive",
     "Emetteur",
     "ParsedArchive",
+    "ParsedMessageArchive",
     "build_acte_archive",
     "build_acte_xml",
     "build_enveloppe",
     "build_message_archive",
     "pack_tar_gz",
     "read_acte_archive",
+    "read_message_archive",
 ]
 
 ACTE_EXTENSIONS = frozenset({"pdf", "xml"})
@@ -310,29 +312,9 @@ def _parse_member_xml(name: str, content: bytes) -> etree._Element:
     return root
 
 
-def read_acte_archive(
-    data: bytes,
-    *,
-    name: str | None = None,
-    trigramme: str | None = None,
-    quadrigramme: str | None = None,
-    max_bytes: int = 150 * 1024 * 1024,
-    max_members: int = 1000,
-) -> ParsedArchive:
-    """Open an ACTES tar.gz safely and check it (names, XSD, listed files)."""
-    if len(data) > max_bytes:
-        raise ArchiveError("archive_too_large", f"archive trop volumineuse / archive exceeds {max_bytes} bytes")
-    if name is not None:
-        name = PurePosixPath(name.replace("\\", "/")).name
-        ok = (
-            check_archive_name(name, trigramme, quadrigramme)
-            if trigramme and quadrigramme
-            else bool(re.fullmatch(r"[A-Za-z0-9]+-[A-Za-z0-9]+--[0-9]{9}--[0-9]{8}-[0-9]{1,4}\.tar\.gz", name))
-            and (not trigramme or name.startswith(f"{trigramme}-"))
-            and (not quadrigramme or name.split("-")[1] == quadrigramme)
-        )
-        if not ok:
-            raise ArchiveError("archive_bad_name", f"nom d'archive incorrect / bad archive name: {name!r}")
+def _members(data: bytes, max_bytes: int, max_members: int) -> dict[str, bytes]:
+    """The members of a flat tar.gz, read in memory: no path leaves the archive, no link, no
+    special file, and neither the uncompressed stream nor the content exceeds the caps."""
     if data[:2] != b"\x1f\x8b":
         raise ArchiveError("archive_corrupt", "pas une archive gzip / not a gzip file")
     # Tar headers and padding add at most 3 blocks per member plus the end marker.
@@ -361,7 +343,86 @@ def read_acte_archive(
         raise ArchiveError("archive_corrupt", f"archive tar corrompue / corrupt tar: {exc}") from None
     if not files:
         raise ArchiveError("archive_corrupt", "archive vide / empty archive")
+    return files
 
+
+@dataclass
+class ParsedMessageArchive:
+    """A ministry → TdT archive (a préfecture message: 2-1, 3-1, 4-1, 5-1, an AR...)."""
+
+    enveloppe: dict[str, Any]  # EnveloppeMISILLCL fields (emetteur, destinataire_siren, files)
+    enveloppe_name: str
+    message_name: str
+    message_xml: bytes
+    message_root: str  # "DemandePieceComplementaire"
+    message_type: str | None  # "3-1"
+    fields: dict[str, Any]  # the message's fields (schemas.actes.messages)
+    files: dict[str, bytes]  # every member, by name
+    documents: list[str]  # the files the message lists (its Document / PiecesJointes), in order
+
+
+def read_message_archive(data: bytes, *, max_bytes: int = 150 * 1024 * 1024,
+                         max_members: int = 1000) -> ParsedMessageArchive:
+    """Open a ministry → TdT archive safely: the EnveloppeMISILLCL and its one message, both
+    XSD-valid, and every file the message lists present."""
+    files = _members(data, max_bytes, max_members)
+    roots: dict[str, etree._Element] = {}
+    for name, content in files.items():
+        if name.lower().endswith(".xml"):
+            try:
+                roots[name] = parse_xml(content)
+            except XmlError as exc:
+                raise ArchiveError("archive_invalid_xml", f"{name}: {exc.message}") from None
+    envs = [n for n, r in roots.items() if local(r) == "EnveloppeMISILLCL"]
+    if len(envs) != 1:
+        raise ArchiveError("archive_missing_file",
+                           "enveloppe EnveloppeMISILLCL introuvable ou multiple / missing or ambiguous")
+    env_name = envs[0]
+    env_root = _parse_member_xml(env_name, files[env_name])
+    enveloppe = message_from_root(env_root).fields
+    if len(enveloppe["files"]) != 1 or enveloppe["files"][0] not in files:
+        raise ArchiveError("archive_missing_file", f"message absent de l'archive / message missing: {enveloppe['files']}")
+    msg_name = enveloppe["files"][0]
+    msg_root = _parse_member_xml(msg_name, files[msg_name])
+    try:
+        message = message_from_root(msg_root)
+    except SchemaError as exc:
+        raise ArchiveError("archive_invalid_xml", f"{msg_name}: {exc.message}") from None
+    listed = [n.text or "" for n in msg_root.iter("{*}NomFichier")]
+    for n in listed:
+        if n not in files:
+            raise ArchiveError("archive_missing_file", f"fichier absent de l'archive / missing file: {n!r}")
+    return ParsedMessageArchive(
+        enveloppe=enveloppe, enveloppe_name=env_name, message_name=msg_name, message_xml=files[msg_name],
+        message_root=message.root, message_type=message.type_code, fields=message.fields, files=files,
+        documents=listed,
+    )
+
+
+def read_acte_archive(
+    data: bytes,
+    *,
+    name: str | None = None,
+    trigramme: str | None = None,
+    quadrigramme: str | None = None,
+    max_bytes: int = 150 * 1024 * 1024,
+    max_members: int = 1000,
+) -> ParsedArchive:
+    """Open an ACTES tar.gz safely and check it (names, XSD, listed files)."""
+    if len(data) > max_bytes:
+        raise ArchiveError("archive_too_large", f"archive trop volumineuse / archive exceeds {max_bytes} bytes")
+    if name is not None:
+        name = PurePosixPath(name.replace("\\", "/")).name
+        ok = (
+            check_archive_name(name, trigramme, quadrigramme)
+            if trigramme and quadrigramme
+            else bool(re.fullmatch(r"[A-Za-z0-9]+-[A-Za-z0-9]+--[0-9]{9}--[0-9]{8}-[0-9]{1,4}\.tar\.gz", name))
+            and (not trigramme or name.startswith(f"{trigramme}-"))
+            and (not quadrigramme or name.split("-")[1] == quadrigramme)
+        )
+        if not ok:
+            raise ArchiveError("archive_bad_name", f"nom d'archive incorrect / bad archive name: {name!r}")
+    files = _members(data, max_bytes, max_members)
     env_candidates = [n for n in files if ENVELOPPE_NAME_RE.match(n)]
     if name is not None:
         expected = name.split("-", 1)[1][: -len(".tar.gz")] + ".xml"

@@ -33,6 +33,7 @@ from .ns import (
 
 __all__ = [
     "MESSAGE_TYPES",
+    "PREFECTURE_MESSAGE_LABELS",
     "TYPE_CODES",
     "ActesMessage",
     "anomalie_enveloppe_file_name",
@@ -79,6 +80,13 @@ MESSAGE_TYPES: dict[str, str] = {
     "7-3": "ReponseClassificationSansChangement",
 }
 TYPE_CODES: dict[str, str] = {v: k for k, v in MESSAGE_TYPES.items()}
+# The préfecture's messages about an acknowledged acte, as a collectivité reads them.
+PREFECTURE_MESSAGE_LABELS: dict[str, str] = {
+    "2-1": "Courrier simple",
+    "3-1": "Demande de pièces complémentaires",
+    "4-1": "Lettre d'observations",
+    "5-1": "Déféré au tribunal administratif",
+}
 # Roots without a business type code.
 ENVELOPPE_ROOTS = ("EnveloppeCLMISILL", "EnveloppeMISILLCL", "AnomalieEnveloppe")
 

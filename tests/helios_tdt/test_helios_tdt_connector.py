@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from connectors.base import (
     PermanentConnectorError,
     StageJob,
 )
-from connectors.tdt.s2low_helios import S2lowHeliosConnector, sanitize_filename
+from connectors.tdt.s2low_helios import STATUSES_AFTER_IMPORT, S2lowHeliosConnector, sanitize_filename
 from schemas.helios.acquit import parse_acquit
 
 COLLECTIVITE = Collectivite(siren=SIREN, name="Commune de Berger-Levrault", departement="078",
@@ -65,6 +66,13 @@ def helios_view(server) -> dict[str, Any]:
     return admin(server, "GET", "/_admin/helios")
 
 
+async def recorded(connector: S2lowHeliosConnector, the_job: StageJob) -> StageJob:
+    """The job as the stage runner hands it over after a crash: with the facts recorded with the
+    intent (on the simulated day: the simulator's clock is frozen)."""
+    facts = await connector.intent_facts(the_job)
+    return replace(the_job, intent={**facts, "submitted_on": "2024-05-02"})
+
+
 def test_sanitize_filename() -> None:
     assert sanitize_filename("pes signé (v2).xml") == "pes sign_ _v2_.xml"
     assert sanitize_filename("PESALR2_755800646_240502_001.xml") == "PESALR2_755800646_240502_001.xml"
@@ -93,7 +101,6 @@ async def test_accepted(start_s2low, connector_for) -> None:
     [row] = helios_view(server)["transactions"]
     assert row["status"] == 4 and row["pesalr2_name"] == f"PESALR2_{SIREN}_240502_001.xml"
     assert row["filename"] == "pes sign_ _v2_.xml"
-    assert await connector.lookup(the_job) == remote_id
 
 
 async def test_komix_partial(start_s2low, connector_for) -> None:
@@ -141,19 +148,19 @@ async def test_not_iso_8859_1_is_refused_with_the_s2low_message(start_s2low, con
     assert result.fields["tdt_status"] == -1
 
 
-async def test_duplicate_sha1_goes_through_lookup(start_s2low, connector_for) -> None:
+async def test_a_second_post_is_refused_as_doublon_and_finds_the_first(start_s2low, connector_for) -> None:
     server = start_s2low()
     connector = connector_for(server)
     the_job = job(pes_variant("DUP_5"), "DUP_5")
     remote_id, _ = await connector.submit(the_job)
-    # The stage runner's idempotency path: lookup first, no second post.
-    assert await connector.lookup(the_job) == remote_id
+    again = await recorded(connector, the_job)
+    assert await connector.lookup(again) is None  # S²low has no lookup by NomFic: the post is the probe
+    assert (await connector.submit(again))[0] == remote_id
     view = helios_view(server)
-    assert view["duplicates"] == 0 and len(view["transactions"]) == 1
-    # A blind re-submit: S²low says "doublon", the connector resolves it to the same transaction.
-    assert (await connector.submit(the_job))[0] == remote_id
-    view = helios_view(server)
-    assert view["duplicates"] == 1 and len(view["transactions"]) == 1
+    assert view["duplicate_refusals"] == 1 and view["duplicates"] == 0 and len(view["transactions"]) == 1
+    calls = admin(server, "GET", "/_admin/stats")["calls"]
+    # One listing per status up to the PES's (4 ACQUITTE), one download: found at once.
+    assert calls["helios_list_pes_aller"] == STATUSES_AFTER_IMPORT.index(4) + 1 and calls["helios_download_file"] == 1
 
 
 async def test_5xx_then_success_without_duplicate(start_s2low, connector_for) -> None:
@@ -171,19 +178,47 @@ async def test_5xx_then_success_without_duplicate(start_s2low, connector_for) ->
     assert view["duplicates"] == 0 and len(view["transactions"]) == 1
 
 
-async def test_timeout_then_lookup_finds_the_effect(start_s2low, connector_for) -> None:
+async def test_lost_answer_recovered_without_a_second_transmission(start_s2low, connector_for) -> None:
     server = start_s2low()
     connector = connector_for(server, timeout=0.5)
-    the_job = job(pes_variant("TIMEOUT_7"), "TIMEOUT_7")
+    the_job = await recorded(connector, job(pes_variant("TIMEOUT_7"), "TIMEOUT_7"))
+    for other in ("OTHER_7A", "OTHER_7B"):  # the collectivité's other PES of the day
+        await connector.submit(job(pes_variant(other), other))
     admin(server, "POST", "/_admin/faults", json={"timeout_next": 1, "timeout_seconds": 2,
                                                   "endpoint": "helios_importer_fichier.php"})
     with pytest.raises(ConnectorError):
         await connector.submit(the_job)
-    remote_id = await connector.lookup(the_job)
-    assert remote_id is not None
+    assert await connector.lookup(the_job) is None
+    remote_id, _ = await connector.submit(the_job)
     assert (await connector.poll(the_job, remote_id)).status == "done"
+    assert (await connector.poll(the_job, remote_id)).fields["nom_fic"] == "TIMEOUT_7"
     view = helios_view(server)
-    assert view["duplicates"] == 0 and len(view["transactions"]) == 1
+    assert view["duplicates"] == 0 and len(view["transactions"]) == 3 and view["duplicate_refusals"] == 1
+
+
+async def test_earlier_generation_with_other_bytes_is_found_by_its_sha1(start_s2low, connector_for) -> None:
+    server = start_s2low()
+    connector = connector_for(server)
+    first = job(pes_variant("REGEN_16"), "REGEN_16")
+    first_id, _ = await connector.submit(first)
+    earlier = await recorded(connector, first)
+    resigned = replace(job(pes_variant("REGEN_16", edit=lambda d: d.replace(b"Berger-Levrault", b"Berger", 1)),
+                           "REGEN_16"), intent=earlier.intent)
+    assert await connector.lookup(resigned) == first_id  # not posted again under the same NomFic
+    assert len(helios_view(server)["transactions"]) == 1
+
+
+async def test_recovery_needs_the_archivist_right(start_s2low, connector_for) -> None:
+    from connectors.simulators.s2low import AuthorityIn
+
+    server = start_s2low()
+    admin(server, "PUT", f"/_admin/authorities/{SIREN}", json=AuthorityIn(
+        login=LOGIN, password=PASSWORD, departement="078", archivist=False).model_dump())
+    connector = connector_for(server)
+    the_job = await recorded(connector, job(pes_variant("ARCH_17"), "ARCH_17"))
+    await connector.submit(the_job)
+    with pytest.raises(PermanentConnectorError, match="archivist"):
+        await connector.submit(the_job)
 
 
 async def test_nom_fic_reuse_is_refused(start_s2low, connector_for) -> None:
@@ -193,13 +228,13 @@ async def test_nom_fic_reuse_is_refused(start_s2low, connector_for) -> None:
     first_id, _ = await connector.submit(first)
     assert (await connector.poll(first, first_id)).status == "done"
     other = pes_variant("REUSED_8", edit=lambda d: d.replace(b"Commune de Berger-Levrault", b"Commune de Berger-Levraut"))
-    second = job(other, "REUSED_8")
-    assert await connector.lookup(second) is None  # same NomFic, other bytes: not our effect
+    second = job(other, "REUSED_8")  # another document reusing the NomFic
     second_id, _ = await connector.submit(second)
     assert second_id != first_id
     result = await connector.poll(second, second_id)
-    assert result.status == "rejected" and result.reason == "ce fichier existe déjà sur la plateforme"
-    assert helios_view(server)["duplicates"] == 0
+    assert result.status == "rejected"
+    assert result.reason == f"Transaction {second_id} : ce fichier existe déjà sur la plateforme"
+    assert helios_view(server)["duplicates"] == 1
 
 
 async def test_idcoll_of_another_authority_is_refused(start_s2low, connector_for) -> None:
@@ -251,12 +286,14 @@ async def test_status_5xx_is_retryable_and_bad_password_permanent(start_s2low, c
     assert (await connector.poll(the_job, remote_id)).status == "done"
 
 
-async def test_lookup_without_nom_fic_metadata_reads_the_file(start_s2low, connector_for) -> None:
-    server = start_s2low()
-    connector = connector_for(server)
+async def test_intent_without_nom_fic_metadata_reads_the_file(start_s2low, connector_for) -> None:
+    import hashlib
+
+    connector = connector_for(start_s2low())
     pes = pes_variant("NOMETA_13")
-    remote_id, _ = await connector.submit(job(pes, "NOMETA_13"))
-    assert await connector.lookup(job(pes, None)) == remote_id
+    facts = await connector.intent_facts(job(pes, None))
+    assert facts["nom_fic"] == "NOMETA_13" and facts["sha1"] == hashlib.sha1(pes).hexdigest()
+    assert facts["filename"] == "pes sign_ _v2_.xml"
 
 
 async def test_no_document_is_permanent(start_s2low, connector_for) -> None:

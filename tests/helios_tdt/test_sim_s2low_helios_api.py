@@ -24,7 +24,8 @@ from connectors.simulators.server import ServerThread
 AUTH = (LOGIN, PASSWORD)
 IMPORT = "/modules/helios/api/helios_importer_fichier.php"
 STATUS = "/modules/helios/api/helios_transac_get_status.php"
-FIND = "/modules/helios/api/helios_transac_find.php"
+LIST = "/modules/helios/api/list_pes_aller.php"
+DOWNLOAD = "/modules/helios/helios_download_file.php"
 ACQUIT = "/modules/helios/helios_download_acquit.php"
 
 
@@ -51,7 +52,8 @@ def status(client: httpx.Client, tx_id: str) -> dict[str, str]:
 def test_import_and_status_answers(start_s2low) -> None:
     server = start_s2low(helios={"validation_delay": 5, "transmit_delay": 5, "ack_delay": 5})
     with httpx.Client(base_url=server.base_url, auth=AUTH) as client:
-        answer = post(client, pes_variant("API_1"))
+        posted = pes_variant("API_1")
+        answer = post(client, posted)
         assert answer["__root__"] == "import" and answer["resultat"] == "OK" and answer["id"].isdigit()
         tx_id = answer["id"]
         st = status(client, tx_id)
@@ -69,15 +71,17 @@ def test_import_and_status_answers(start_s2low) -> None:
         assert 'filename="010001_240502100015-ACK-A3020100_A0000MIX_OK.xml"' in acquit.headers["content-disposition"]
         unknown = status(client, "999")
         assert unknown["resultat"] == "KO"
-        found = xml(client.get(FIND, params={"nom_fic": "API_1"}))
-        assert found["resultat"] == "OK" and found["id"] == tx_id and found["status"] == "4"
-        assert xml(client.get(FIND, params={"nom_fic": "API_1", "sha1": "0" * 40}))["resultat"] == "KO"
-        assert xml(client.get(FIND, params={"nom_fic": "NOPE"}))["message"] == "introuvable"
-        sent = client.get("/modules/helios/api/helios_transac_get_file.php", params={"transaction": tx_id})
-        assert f'PESALR2_{SIREN}_240502_001.xml' in sent.headers["content-disposition"]
+        listed = client.get(LIST, params={"status_id": 4}).json()
+        assert listed == {"status_id": "4", "authority_id": "1", "offset": "0", "limit": "100",
+                          "transactions": [{"id": tx_id}]}
+        assert client.get(LIST, params={"status_id": 4, "min_date": "2024-05-03"}).json()["transactions"] == []
+        sent = client.get(DOWNLOAD, params={"id": tx_id})
+        assert sent.content == posted and 'filename="pes.xml"' in sent.headers["content-disposition"]
     # Another authority does not see it.
     with httpx.Client(base_url=server.base_url, auth=("commune-a", "secret-a")) as client:
         assert status(client, tx_id)["resultat"] == "KO"
+        assert client.get(LIST, params={"status_id": 4}).json()["transactions"] == []
+        assert client.get(DOWNLOAD, params={"id": tx_id}).status_code == 302
     assert httpx.get(server.base_url + STATUS, params={"transaction": tx_id}).status_code == 401
 
 
@@ -120,13 +124,16 @@ def test_duplicate_and_empty_imports(start_s2low) -> None:
         assert answer["resultat"] == "KO" and answer["message"] == "doublon détecté. Ce fichier a déjà été posté"
         assert post(client, b"")["resultat"] == "KO"
         assert xml(client.post(IMPORT, data={"api": "1"}))["resultat"] == "KO"
-        # A file refused at validation may be posted again (and fails again).
+        # The same bytes stay refused whatever the first transaction became (S²low's isDuplicate).
         bad = pes_variant("DUPL_BAD", sign=False).replace(b'encoding="ISO-8859-1"', b'encoding="UTF-8"', 1)
         first = post(client, bad)["id"]
         assert status(client, first)["status"] == "-1"
-        assert post(client, bad)["resultat"] == "OK"
+        assert post(client, bad)["resultat"] == "KO"
+    # ... and whoever posts them.
+    with httpx.Client(base_url=server.base_url, auth=("commune-a", "secret-a")) as other:
+        assert post(other, pes)["message"] == "doublon détecté. Ce fichier a déjà été posté"
     view = admin(server, "GET", "/_admin/helios")
-    assert view["duplicates"] == 1 and len(view["transactions"]) == 3
+    assert view["duplicate_refusals"] == 3 and view["duplicates"] == 0 and len(view["transactions"]) == 2
     assert admin(server, "GET", "/_admin/transmissions")["transactions"] == []  # ACTES view untouched
 
 
@@ -170,3 +177,23 @@ def test_pes_retour_endpoints(start_s2low) -> None:
         assert xml(client.get("/modules/helios/api/helios_change_status.php", params={"id": added["id"]}))["resultat"] == "OK"
         liste = etree.fromstring(client.get("/modules/helios/api/helios_get_list.php").content)
         assert liste.findall("pes_retour") == []
+
+
+def test_nom_fic_already_transmitted_and_the_archivist_right(start_s2low) -> None:
+    from connectors.simulators.s2low import AuthorityIn
+
+    server = start_s2low(helios={"require_signature": False})
+    with httpx.Client(base_url=server.base_url, auth=AUTH) as client:
+        first = post(client, pes_variant("NOMFIC_1", sign=False))["id"]
+        other_bytes = pes_variant("NOMFIC_1", sign=False, edit=lambda d: d.replace(b"Berger-Levrault", b"Berger", 1))
+        second = post(client, other_bytes)["id"]
+        assert status(client, first)["status"] == "4"
+        assert status(client, second) | {"message": status(client, second)["message"]} == {
+            "__root__": "transaction", "id": second, "resultat": "OK", "status": "-1",
+            "message": f"Transaction {second} : ce fichier existe déjà sur la plateforme"}
+        assert [t["id"] for t in client.get(LIST, params={"status_id": -1}).json()["transactions"]] == [second]
+    assert admin(server, "GET", "/_admin/helios")["duplicates"] == 1
+    admin(server, "PUT", f"/_admin/authorities/{SIREN}", json=AuthorityIn(
+        login=LOGIN, password=PASSWORD, departement="078", archivist=False).model_dump())
+    refused = httpx.get(server.base_url + LIST, params={"status_id": 4}, auth=AUTH)
+    assert refused.status_code == 400 and refused.json() == {"error": "L'utilisateur n'est pas archiviste"}
