@@ -65,7 +65,9 @@ values; default ``REJET``), else signed.
 
 Admin (no auth, not subject to faults)
 
-* ``GET /_admin/folders`` → ``{"folders": [...], "duplicates": n}`` (deleted folders included).
+* ``GET /_admin/folders`` → ``{"folders": [...], "duplicates": n, "creating": n}`` (deleted
+  folders included; ``duplicates`` counts creations under a name already used on the desk,
+  ``creating`` the creations under way).
 * ``GET|POST /_admin/faults`` - POST merges the given fields of :class:`Faults`:
   ``fail_next`` (HTTP 500 before doing anything), ``fail_after_next`` (do the work, then answer
   500: a lost answer), ``unauthorized_next`` (401), ``timeout_next`` (hold the request
@@ -400,6 +402,7 @@ class Simulator:
         self.folders: dict[str, SimFolder] = {}
         self.counter = 0
         self.duplicates = 0
+        self.creating = 0  # creations under way (admin view)
         self.clock_offset = 0.0
         self.faults = Faults()
         self.tokens: dict[str, float] = {}
@@ -1111,9 +1114,13 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
             uploads[part.filename] = (await part.read(), media_type)
 
         async def create() -> SimFolder:
-            if sim.faults.create_delay > 0:
-                await asyncio.sleep(sim.faults.create_delay)
-            return sim.create_folder(tenant_id, desk_id, parsed, uploads, auto_start)
+            sim.creating += 1
+            try:
+                if sim.faults.create_delay > 0:
+                    await asyncio.sleep(sim.faults.create_delay)
+                return sim.create_folder(tenant_id, desk_id, parsed, uploads, auto_start)
+            finally:
+                sim.creating -= 1
 
         # Shielded: a request read in full is carried out even if its client disconnects.
         folder = await asyncio.shield(asyncio.ensure_future(create()))
@@ -1207,7 +1214,7 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
                 external=folder.external,
             )
             folders.append(info)
-        return {"folders": folders, "duplicates": sim.duplicates}
+        return {"folders": folders, "duplicates": sim.duplicates, "creating": sim.creating}
 
     @app.get("/_admin/faults")
     async def admin_get_faults() -> Faults:
