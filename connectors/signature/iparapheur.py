@@ -16,7 +16,8 @@ The calls and their wire names are those of Libriciel's generated client
   job's type and subtype and matches the exact name.
   - One draft: it is ours, and ``poll`` starts it.
   - None: nothing was created. The runner looks up only once its lease is over (twice the
-    connector timeout plus 5 s), so a creation a dead worker had on the wire has landed by then.
+    connector timeout plus 5 s, ``bus/worker.py``), so a creation a dead worker had on the wire
+    has landed by then.
   - Several: :class:`PermanentConnectorError`, naming the folder ids, for an operator to settle.
   When the creation call itself times out or its connection drops (or a gateway answers 502 /
   504), ``submit`` lists the drafts at once. If none is there, the server may still be creating

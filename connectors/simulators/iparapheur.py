@@ -791,7 +791,8 @@ class Simulator:
 
     def signed_main(self, folder: SimFolder, doc: SimDocument) -> bytes:
         """The main document as the ZIP gives it once the folder is FINISHED: a PDF PAdES-signed,
-        a PES of a HELIOS folder XAdES-signed (per Bordereau, or on the root: connectors/signature/xades.py)."""
+        a PES of a HELIOS folder XAdES-signed (per Bordereau, or on the root:
+        ``connectors/signature/xades.py``)."""
         if self.state(folder) != "FINISHED":
             return doc.data
         if doc.id not in folder.signed:

@@ -17,28 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
 from bus.store.db import Store
 from bus.store.models import Effect
-from tests.integration.conftest import TERMINAL, Bus
+from tests.integration.conftest import TERMINAL, Bus, until
 
 IPARAPHEUR = "491011698"
 NO_SIGNATURE = "214400152"
 DOCS = 8
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def recorded(bus: Bus, stage: str, doc_ids: list[str]) -> dict[str, list[Effect]]:
@@ -69,7 +58,7 @@ def test_worker_killed_while_creating_parapheur_folders(bus: Bus) -> None:
     # while folders are being made, whose ids the dead worker never gets.
     bus.sims.post("/iparapheur/_admin/faults", json={"create_delay": 2.0}).raise_for_status()
     ids = [bus.deposit(IPARAPHEUR, f"CRASHIP_{i:02d}", signature=True)["id"] for i in range(DOCS)]
-    creating = until(lambda: parapheur_folders(bus)["creating"], "creations under way")
+    creating = until(lambda: parapheur_folders(bus)["creating"], "creations under way", interval=0.05)
     time.sleep(0.5)
     bus.stack.kill("worker")
     unknown_to_the_bus = parapheur_folders(bus)["creating"]
