@@ -24,6 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from bus import metrics, moves
 from bus.blobs import BlobStore
 from bus.flows.definition import FlowDefinition, load_flow
+from bus.scope import in_scope
 from bus.stages.runner import RunnerSettings, _add_files
 from bus.store import journal
 from bus.store.db import Store
@@ -72,7 +73,7 @@ async def request_annulation(store: Store, document_id: str, actor: str, *,
     already_cancelled, not_acknowledged, annulation_pending."""
     async with store.transaction() as session:
         doc = await session.get(Document, document_id)
-        if doc is None or (scope is not None and "*" not in scope and doc.siren not in scope):
+        if doc is None or (scope is not None and not in_scope(scope, doc.siren)):
             raise AnnulationRefused(404, "document_not_found", f"Document introuvable / no document {document_id}")
         flow = load_flow(doc.flow)
         if flow.cancellable_stage is None:

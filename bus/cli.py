@@ -19,6 +19,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from bus.cli_ops import register as register_ops
+from bus.cli_publication import register as register_publication
 from bus.cli_report import report
 from bus.config import Settings
 
@@ -462,14 +463,13 @@ def status(
 ) -> None:
     """Show a document's state and timeline."""
     url, api_key = _client_config(api_url, key, None, data_dir)
-    terminal = {"archived", "rejected", "error", "cancelled", "delivered"}
     while True:
         resp = httpx.get(f"{url}/api/v1/documents/{document_id}", headers={"Authorization": f"Bearer {api_key}"},
                          timeout=30)
         if resp.status_code != 200:
             _api_error(resp)
         doc = resp.json()
-        if not watch or doc["state"] in terminal:
+        if not watch or doc["terminal"]:
             break
         time.sleep(0.5)
     if as_json:
@@ -664,6 +664,7 @@ def journal_verify(
 
 app.command()(report)
 register_ops(app, collectivite_app)
+register_publication(collectivite_app)
 
 
 def main() -> None:

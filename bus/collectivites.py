@@ -33,6 +33,8 @@ def simulator_connectors(siren: str, signature: str | None = None, cert_dir: Pat
     config["signature_rh"] = {**parapheur, "type": "RH", "subtype": "Arrêté individuel"}
     config["signature_rh_contrat"] = {**parapheur, "type": "RH", "subtype": "Contrat de travail"}
     config["delivery"] = {"kind": "coffre", "url": "sim://coffre", "api_key": "coffre-dematbus"}
+    # Publication (R2131-1): a local stage, used only by actes asking for it (flows.actes.publication).
+    config["publication"] = {"kind": "registre", "url": "public://"}
     if cert_dir is not None:
         config["seal"] = {"kind": "pades_seal", "cert_path": str(cert_dir / "cert.pem"), "key_path": str(cert_dir / "key.pem")}
     if signature == "pades":

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     # Encryption keys of the RH flows, one file per collectivité (default: <data_dir>/keys)
     encryption_keys_dir: Path | None = None
 
+    # Publication of actes (connectors/inbound/publication): the address citizens reach the API at
+    # (default http://<host>:<api_port>), and the registry's requests per minute per client address.
+    public_url: str | None = None
+    publication_rate_limit: int = 120
+
     # Deposit limits
     max_file_bytes: int = 150 * 1024 * 1024  # for flows that declare no max_file_mb
     max_annexes: int = 50
@@ -94,6 +99,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'dematbus.db').resolve()}"
+
+    @property
+    def public_base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.api_port}").rstrip("/")
 
     @property
     def blob_dir(self) -> Path:

@@ -11,11 +11,13 @@ from pathlib import Path
 import httpx
 
 from bus.collectivites import add_collectivite, simulator_connectors
+from bus.publication import configure as configure_publication
 from bus.store.apikeys import create_key
 from bus.store.db import Store
 from bus.store.entites import ensure_ids
 from connectors.signature.certificates import make_test_certificate
 from connectors.signature.pdf import make_pdf
+from schemas.actes.publication import PublicationSettings
 
 
 @dataclass
@@ -26,6 +28,7 @@ class DemoCollectivite:
     arrondissement: str
     nature_code: str
     signature: str | None
+    siret: str | None = None  # set: the collectivité publishes its actes (its registry: /publication/<SIREN>)
     api_key: str = ""
     id_e: int = 0  # Pastell API entité id
 
@@ -33,7 +36,7 @@ class DemoCollectivite:
 DEMO = [
     DemoCollectivite("210600235", "Commune de Démo-les-Pins", "006", "2", "31", "pades"),
     DemoCollectivite("491011698", "Communauté de communes du Val de Démo", "034", "3", "44", "iparapheur"),
-    DemoCollectivite("214400152", "Commune de Démo-sur-Loire", "044", "1", "31", None),
+    DemoCollectivite("214400152", "Commune de Démo-sur-Loire", "044", "1", "31", None, siret="21440015200017"),
 ]
 
 
@@ -55,6 +58,8 @@ async def ensure_demo(store: Store, data_dir: Path) -> list[DemoCollectivite]:
                 arrondissement=demo.arrondissement, nature_code=demo.nature_code,
                 connectors=simulator_connectors(demo.siren, demo.signature, cert_dir),
             )
+            if demo.siret:
+                await configure_publication(session, demo.siren, PublicationSettings(siret=demo.siret))
             if demo.siren not in known:
                 known[demo.siren] = await create_key(session, [demo.siren], ["depositor", "operator", "reporter"],
                                                      name=f"demo {demo.name}")
@@ -87,6 +92,9 @@ def deposit_demo_actes(api_url: str, demos: list[DemoCollectivite]) -> list[str]
                 "objet": f"Délibération de démonstration n°{i} — {demo.name}", "classification": "1.1",
                 "signature": demo.signature is not None,
             }
+            if demo.siret:  # published on its registry: the author is then required
+                meta |= {"publication": True, "auteur_prenom": "Camille", "auteur_nom": "Martin",
+                         "auteur_qualite": "Maire"}
             pdf = make_pdf(meta["objet"], [f"Le conseil, après en avoir délibéré, décide ({demo.name})."])
             resp = client.post(
                 "/api/v1/documents",

@@ -12,6 +12,7 @@ metrics_app), the worker, which has no web server, with start_metrics_server(por
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 
 from prometheus_client import (
@@ -28,8 +29,6 @@ from prometheus_client import (
 
 log = logging.getLogger(__name__)
 
-STATES = frozenset({"deposited", "signing", "signed", "transmitting", "transmitted", "acknowledged", "rejected",
-                    "archiving", "archived", "delivered", "error", "cancelled"})
 # From seconds (signature, transmission) to days (waiting for the préfecture's AR or the SAE).
 STAGE_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600, float("inf"))
 
@@ -57,6 +56,17 @@ def _flow(flow: str | None) -> str:
     return flow if flow in _known_flows else "unknown"
 
 
+@cache
+def _known_states() -> frozenset[str]:
+    """The states the flow files declare: anything else is counted as "other"."""
+    try:
+        from bus.flows.definition import all_states
+
+        return frozenset(all_states())
+    except Exception:  # pragma: no cover - flows unreadable: never break a deposit for a metric
+        return frozenset()
+
+
 def _label(value: str | None, allowed: frozenset[str] | None = None) -> str:
     if not value:
         return "none"
@@ -70,7 +80,7 @@ def observe_transition(flow: str, stage: str | None, state: str, seconds_in_stag
 
     `seconds_in_stage`: when the move ends `stage`, how long the stage took (None: not measured)."""
     f = _flow(flow)
-    DOCUMENTS.labels(flow=f, state=_label(state, STATES)).inc()
+    DOCUMENTS.labels(flow=f, state=_label(state, _known_states())).inc()
     if seconds_in_stage is not None and seconds_in_stage >= 0:
         STAGE_DURATION.labels(flow=f, stage=_label(stage)).observe(seconds_in_stage)
 

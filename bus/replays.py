@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bus.scope import in_scope, restrict
 from bus.store import journal
-from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document
 from bus.store.outbox import emit_event
@@ -61,8 +61,8 @@ async def in_error(store: Store, key: ApiKey, where: ErrorFilter) -> list[Docume
         if not in_scope(key, where.siren):
             return []
         query = query.where(Document.siren == where.siren)
-    elif "*" not in key.sirens:
-        query = query.where(Document.siren.in_(key.sirens))
+    else:
+        query = restrict(query, Document.siren, key)
     if where.flow:
         query = query.where(Document.flow == where.flow)
     if where.stage:

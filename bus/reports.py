@@ -29,7 +29,7 @@ from bus.store.models import Collectivite, Document, JournalEntry
 
 # Outcome states counted, in report column order.
 OUTCOMES: tuple[str, ...] = (
-    "deposited", "signed", "transmitted", "acknowledged", "rejected", "archived", "delivered", "error",
+    "deposited", "signed", "transmitted", "acknowledged", "published", "rejected", "archived", "delivered", "error",
 )
 MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
              "octobre", "novembre", "décembre")

@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import Select, func, or_, select
 
+from bus.scope import restrict
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, File
 
@@ -43,8 +44,7 @@ def _like(text: str) -> str:
 
 
 def _where(query: Select, key: ApiKey, f: DocumentFilter) -> Select:  # type: ignore[type-arg]
-    if "*" not in key.sirens:
-        query = query.where(Document.siren.in_(key.sirens))
+    query = restrict(query, Document.siren, key)
     if f.siren:
         query = query.where(Document.siren == f.siren)
     if f.flow:

@@ -77,7 +77,8 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     app = faust.App("dematbus", **faust_options(bootstrap, settings.data_dir / "faust", settings.topic_partitions))
     store = Store(settings.db_url)
     blobs = BlobStore(settings.blob_dir, settings.keys_dir)
-    registry = ConnectorRegistry(f"http://{settings.host}:{settings.simulators_port}", settings.connector_timeout)
+    registry = ConnectorRegistry(f"http://{settings.host}:{settings.simulators_port}", settings.connector_timeout,
+                                 public_url=settings.public_base_url)
     engine = Engine(store)
     runner_settings = RunnerSettings(
         max_attempts=settings.max_attempts,

@@ -1,7 +1,8 @@
 """Builds the connector a collectivité is configured with, for one stage kind.
 
 A collectivité's configuration holds, per stage kind, `{"kind": "<connector>", ...options}`.
-A URL of the form `sim://<name>` points at the embedded simulators (`dematbus up`).
+A URL of the form `sim://<name>` points at the embedded simulators (`dematbus up`), one of the
+form `public://<path>` at the bus's public address (`DEMATBUS_PUBLIC_URL`: the publication registry).
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ def _coffre(cfg: dict[str, Any], timeout: float) -> StageConnector:
                            recipient_field=cfg.get("recipient_field", "coffre"), timeout=timeout)
 
 
+def _registre(cfg: dict[str, Any], timeout: float) -> StageConnector:
+    from connectors.publication.connector import PublicationConnector
+
+    return PublicationConnector(cfg["url"])
+
+
 FACTORIES: dict[str, Callable[[dict[str, Any], float], StageConnector]] = {
     "s2low": _s2low,
     "s2low_helios": _s2low_helios,
@@ -90,20 +97,26 @@ FACTORIES: dict[str, Callable[[dict[str, Any], float], StageConnector]] = {
     "iparapheur": _iparapheur,
     "coffre": _coffre,
     "pades_seal": _seal,
+    "registre": _registre,
 }
 
 
 class ConnectorRegistry:
     """One connector instance per distinct configuration (they keep HTTP connection pools)."""
 
-    def __init__(self, simulators_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, simulators_url: str, timeout: float = 30.0, public_url: str | None = None) -> None:
         self.simulators_url = simulators_url.rstrip("/")
+        self.public_url = (public_url or "").rstrip("/")
         self.timeout = timeout
         self._cache: dict[str, StageConnector] = {}
 
     def resolve_url(self, url: str) -> str:
         if url.startswith("sim://"):
             return f"{self.simulators_url}/{url.removeprefix('sim://')}"
+        if url.startswith("public://"):
+            if not self.public_url:
+                raise PermanentConnectorError("a public:// URL needs the bus's public address (DEMATBUS_PUBLIC_URL)")
+            return f"{self.public_url}/{url.removeprefix('public://')}"
         return url
 
     def get(self, connector_key: str, connectors_config: dict[str, Any]) -> StageConnector:

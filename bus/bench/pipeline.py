@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 from rich.progress import Progress
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from bus.bench.workload import BenchDocument, bench_sirens, workload
 from bus.collectivites import add_collectivite, simulator_connectors
 from bus.demo import register_at_simulators
-from bus.flows.definition import load_flow
+from bus.flows.definition import load_flow, terminal_by_flow
 from bus.stack import Stack
 from bus.store.apikeys import create_key
 from bus.store.db import Store
@@ -29,7 +29,6 @@ from connectors.signature.certificates import make_test_certificate
 
 FAST = {"DEMATBUS_POLL_INTERVAL": "0.05", "DEMATBUS_SIM_DELAY": "0", "DEMATBUS_RETRY_BACKOFF": "0.2",
         "DEMATBUS_SIM_PERSIST": "0"}  # a throw-away stack: simulator state in memory only
-TERMINAL = ("archived", "rejected", "error", "cancelled")
 
 
 @dataclass
@@ -108,6 +107,12 @@ async def _deposit_all(api_url: str, key: str, docs: list[BenchDocument], concur
         return ids, time.perf_counter() - start
 
 
+def _terminal() -> Any:
+    """Documents resting in a terminal state of their own flow."""
+    return or_(*(and_(Document.flow == flow, Document.state.in_(states))
+                 for flow, states in terminal_by_flow().items()))
+
+
 async def _wait_terminal(store: Store, since: datetime, total: int, timeout: float, progress: Progress) -> None:
     task = progress.add_task("pipeline: documents in a terminal state", total=total)
     deadline = time.monotonic() + timeout
@@ -115,7 +120,7 @@ async def _wait_terminal(store: Store, since: datetime, total: int, timeout: flo
         async with store.sessions() as session:
             done = (await session.execute(
                 select(func.count()).select_from(Document)
-                .where(Document.state.in_(TERMINAL), Document.created_at >= since)
+                .where(_terminal(), Document.created_at >= since)
             )).scalar_one()
         progress.update(task, completed=done)
         if done >= total:

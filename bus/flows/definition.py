@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 FLOWS_DIR = Path(__file__).parent
-STATES = {
-    "deposited", "signing", "signed", "transmitting", "transmitted", "acknowledged", "rejected",
-    "archiving", "archived", "delivered", "error", "cancelled",
-    "sealing", "sealed", "delivering", "undeliverable",
-}
+DEPOSITED = "deposited"  # every document's first state
+ERROR = "error"  # a stage failed after its last attempt: an operator replays it
 OPTION_PREFIX = "option:"  # enabled_by "option:<key>": the collectivité's option for this flow
 
 
@@ -27,7 +24,7 @@ class StageDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: str  # which runners serve it (topic dematbus.cmd.<kind>): signature, tdt, sae, delivery
+    kind: str  # which runners serve it (topic dematbus.cmd.<kind>): signature, tdt, publication, sae, delivery
     connector: str | None = None  # key of the collectivité's connector configuration; default: kind
     inputs: list[str] = Field(default_factory=lambda: ["*"])
     # Metadata key, or "option:<key>" for the collectivité's option of this flow (its
@@ -98,6 +95,16 @@ class FlowDefinition(BaseModel):
     def is_terminal(self, state: str) -> bool:
         return state in self.terminal
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def states(self) -> list[str]:
+        """Every state a document of this flow can be in, in the order the stages reach them."""
+        found = [DEPOSITED]
+        for stage in self.stages:
+            found += [stage.running, *([stage.submitted] if stage.submitted else []), stage.done, stage.rejected]
+        found += [*self.terminal, ERROR]
+        return list(dict.fromkeys(found))
+
 
 def resolve(dotted: str) -> Any:
     module, _, attr = dotted.partition(":")
@@ -114,6 +121,16 @@ def load_flow(name: str) -> FlowDefinition:
 
 def flow_names() -> list[str]:
     return sorted(p.stem for p in FLOWS_DIR.glob("*.yaml"))
+
+
+def all_states() -> list[str]:
+    """Every state of every flow (the labels of metrics and of the console's filters)."""
+    return list(dict.fromkeys(state for name in flow_names() for state in load_flow(name).states))
+
+
+def terminal_by_flow() -> dict[str, list[str]]:
+    """Each flow's terminal states: a document resting in one of them moves no more."""
+    return {name: list(load_flow(name).terminal) for name in flow_names()}
 
 
 def stage_kinds() -> list[str]:

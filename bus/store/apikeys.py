@@ -35,5 +35,3 @@ async def find_key(session: AsyncSession, key: str) -> ApiKey | None:
     return row
 
 
-def in_scope(key: ApiKey, siren: str) -> bool:
-    return "*" in key.sirens or siren in key.sirens

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from bus.flows.definition import flow_names
 from bus.reports import FLOW_COLOURS, OUTCOMES, VolumeReport, _svg_chart, volumes
+from bus.scope import scope_sirens
 from connectors.console.charts import hbar_svg
 from connectors.console.session import Session
 from connectors.console.web import (
@@ -39,7 +40,7 @@ class Format(str, Enum):
 async def _report(request: Request, session: Session, year: int, flow: str | None) -> VolumeReport:
     if flow and flow not in flow_names():
         raise ConsoleError(422, "unknown_flow", f"Flux inconnu : {flow}")
-    sirens = None if "*" in session.key.sirens else list(session.key.sirens)
+    sirens = scope_sirens(session.key)
     return await volumes(request.app.state.store, year=year, sirens=sirens, flow=flow or None)
 
 

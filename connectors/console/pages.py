@@ -13,8 +13,8 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from bus import replays
 from bus.flows.definition import flow_names
 from bus.replays import OPERATOR_ROLES, ErrorFilter, ReplayRefused
+from bus.scope import in_scope, restrict
 from bus.search import DocumentFilter, search
-from bus.store.apikeys import in_scope
 from bus.store.models import Collectivite, Document, Effect, JournalEntry
 from bus.store.models import File as FileRow
 from connectors.console import annulation
@@ -26,12 +26,12 @@ from connectors.console.session import (
     set_cookie,
 )
 from connectors.console.web import (
-    STATE_LABELS,
     ConsoleError,
     ConsoleRoute,
     render,
     require,
     sessions,
+    state_choices,
 )
 from connectors.inbound.views import document_view
 
@@ -99,8 +99,7 @@ def _scope_siren(session: Session, siren: str | None) -> str | None:
 async def _collectivites(request: Request, session: Session) -> list[tuple[str, str]]:
     """(SIREN, name) of the key's collectivités, for the filter's list."""
     query = select(Collectivite.siren, Collectivite.name).order_by(Collectivite.name)
-    if "*" not in session.key.sirens:
-        query = query.where(Collectivite.siren.in_(session.key.sirens))
+    query = restrict(query, Collectivite.siren, session.key)
     async with request.app.state.store.sessions() as db:
         return [(siren, name) for siren, name in (await db.execute(query)).tuples()]
 
@@ -116,7 +115,7 @@ async def documents(request: Request, siren: Text = None, flow: Text = None, sta
                     du: Annotated[date | None, Query()] = None, au: Annotated[date | None, Query()] = None,
                     q: Text = None, page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
     session = await require(request, *OPERATOR_ROLES)
-    if state and state not in STATE_LABELS:
+    if state and state not in state_choices():
         raise ConsoleError(422, "unknown_state", f"État inconnu : {state}")
     if du and au and du > au:
         raise ConsoleError(422, "invalid_period", "La date de début est après la date de fin.")
@@ -125,7 +124,7 @@ async def documents(request: Request, siren: Text = None, flow: Text = None, sta
     found = await search(request.app.state.store, session.key, where, page=page, per_page=PER_PAGE)
     params = {k: v for k, v in {"siren": siren, "flow": flow, "state": state, "du": du, "au": au, "q": q}.items() if v}
     return render(request, "documents.html", found=found, params=params, query=urlencode(params),
-                  flows=flow_names(), states=STATE_LABELS, collectivites=await _collectivites(request, session))
+                  flows=flow_names(), states=state_choices(), collectivites=await _collectivites(request, session))
 
 
 async def _document(request: Request, session: Session, document_id: str) -> Document:

@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from bus.flows.definition import all_states
 from bus.reports import fmt_int
 from connectors.console.session import Session, Sessions
 
@@ -21,12 +22,26 @@ HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.filters["n"] = fmt_int
 
+# French labels of the states the flow files declare (bus/flows/*.yaml); a test checks each has one.
 STATE_LABELS = {
     "deposited": "déposé", "signing": "en signature", "signed": "signé", "transmitting": "en transmission",
     "transmitted": "transmis", "acknowledged": "acquitté", "rejected": "rejeté", "archiving": "en archivage",
     "archived": "archivé", "delivered": "remis", "error": "en erreur", "cancelled": "annulé",
+    "sealing": "en scellement", "sealed": "scellé", "delivering": "en remise", "undeliverable": "non remis",
+    "publishing": "en publication", "published": "publié",
 }
-templates.env.globals["state_label"] = lambda s: STATE_LABELS.get(s, s)
+
+
+def state_label(state: str) -> str:
+    return STATE_LABELS.get(state, state)
+
+
+def state_choices() -> dict[str, str]:
+    """Every state of every flow, with its label, in stage order (the documents filter)."""
+    return {state: state_label(state) for state in all_states()}
+
+
+templates.env.globals["state_label"] = state_label
 
 
 class ConsoleError(Exception):

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from connectors.base import (
     ConnectorError,
     OutputFile,
@@ -27,6 +25,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
+from connectors.http import HttpClient, HttpResponse
 
 API = "/api/v1/deposits"
 REFUSALS = {"unknown_recipient": "Agent inconnu du coffre-fort numérique / no digital safe for this agent"}
@@ -35,27 +34,18 @@ REFUSALS = {"unknown_recipient": "Agent inconnu du coffre-fort numérique / no d
 class CoffreConnector:
     def __init__(self, base_url: str, api_key: str, *, document_type: str = "bulletin_de_paie",
                  recipient_field: str = "coffre", timeout: float = 30.0) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout,
-                                         headers={"X-Api-Key": api_key})
+        self._client = HttpClient("digital safe", base_url, headers={"X-Api-Key": api_key}, timeout=timeout)
         self.document_type = document_type
         self.recipient_field = recipient_field
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(f"digital safe timed out on {method} {path}") from exc
-        except httpx.HTTPError as exc:
-            raise ConnectorError(f"digital safe unreachable on {method} {path}: {type(exc).__name__}") from exc
-        if response.status_code >= 500 or response.status_code in (408, 429):
-            raise ConnectorError(f"digital safe: HTTP {response.status_code} on {method} {path}")
-        return response
+    async def _call(self, method: str, path: str, **kwargs: Any) -> HttpResponse:
+        return await self._client.request(method, path, **kwargs)
 
     @staticmethod
-    def _body(response: httpx.Response) -> dict[str, Any]:
+    def _body(response: HttpResponse) -> dict[str, Any]:
         try:
             body = response.json()
         except ValueError as exc:
@@ -79,7 +69,7 @@ class CoffreConnector:
         response = await self._call("POST", API, data={
             "reference": job.reference, "recipient": recipient, "document_type": self.document_type,
             "periode": str(job.metadata.get("periode") or ""),
-        }, files={"file": (document.name, document.data, document.media_type)})
+        }, files={"file": (document.name, document.data, document.media_type)}, accept=(404, 409))
         body = self._body(response)
         if response.status_code == 201 and body.get("id"):
             return str(body["id"]), []
@@ -92,7 +82,7 @@ class CoffreConnector:
         raise PermanentConnectorError(f"digital safe refused the deposit: HTTP {response.status_code} {code}")
 
     async def poll(self, job: StageJob, remote_id: str) -> StageResult:
-        response = await self._call("GET", f"{API}/{remote_id}")
+        response = await self._call("GET", f"{API}/{remote_id}", accept=(404,))
         if response.status_code == 404:
             raise PermanentConnectorError(f"digital safe has no deposit {remote_id}")
         body = self._body(response)

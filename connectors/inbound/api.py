@@ -24,7 +24,7 @@ from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
-from bus.store.apikeys import in_scope
+from bus.scope import in_scope, restrict
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
@@ -36,6 +36,7 @@ from connectors.inbound import (
     groups,
     operations,
     pastell,
+    publication,
     reports,
     webhooks,
 )
@@ -80,6 +81,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(annulation.router)
     console.mount(app, settings, blobs)
     pastell.mount(app, store, blobs, depositor, settings)
+    publication.mount(app, settings, blobs)
     app.add_route("/metrics", counters.metrics_with_live_counters, include_in_schema=False)
 
     @app.exception_handler(ApiError)
@@ -162,8 +164,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             query = query.where(Document.state == state)
         if flow:
             query = query.where(Document.flow == flow)
-        if "*" not in key.sirens:
-            query = query.where(Document.siren.in_(key.sirens))
+        query = restrict(query, Document.siren, key)
         async with store.sessions() as session:
             docs = (await session.execute(query)).scalars().all()
         return {"documents": [{"id": d.id, "flow": d.flow, "siren": d.siren, "state": d.state,

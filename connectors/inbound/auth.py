@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from bus.store.apikeys import find_key, in_scope
+from bus.scope import in_scope
+from bus.store.apikeys import find_key
 from bus.store.models import ApiKey
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bus.batches import BatchDepositor
 from bus.deposits import DepositRefused, Upload
 from bus.flows.definition import load_flow
-from bus.store.apikeys import in_scope
+from bus.scope import in_scope
 from bus.store.models import ApiKey, Batch, BatchDocument, Document
 from connectors.inbound.auth import ApiError, Key
 from schemas.rh.metadata import redact

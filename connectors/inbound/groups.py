@@ -19,7 +19,7 @@ from bus.groups import (
     save_group,
     set_members,
 )
-from bus.store.apikeys import in_scope
+from bus.scope import in_scope
 from bus.store.models import ApiKey
 from connectors.inbound.auth import ApiError, Key, require_role, require_scope
 from connectors.inbound.operations import OPERATOR_ROLES

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from bus.groups import GroupError, group_members
+from bus.scope import scope_sirens
 from bus.store.models import ApiKey
 from connectors.inbound.auth import ApiError, require_scope
 
@@ -25,4 +26,4 @@ async def requested_sirens(request: Request, key: ApiKey, sirens: list[str] | No
         for s in wanted:
             require_scope(key, s)
         return wanted
-    return None if "*" in key.sirens else list(key.sirens)
+    return scope_sirens(key)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bus.flows.definition import load_flow
 from bus.store.models import Document, File, JournalEntry
 
 
@@ -31,6 +32,7 @@ class DocumentView(BaseModel):
     flow: str
     siren: str
     state: str
+    terminal: bool  # the state is terminal in the document's flow (bus/flows/<flow>.yaml)
     stage: str | None
     generation: int
     metadata: dict[str, Any]
@@ -44,9 +46,11 @@ class DocumentView(BaseModel):
 
 def document_view(doc: Document, files: list[File], timeline: list[JournalEntry]) -> DocumentView:
     return DocumentView(
-        id=doc.id, flow=doc.flow, siren=doc.siren, state=doc.state, stage=doc.stage, generation=doc.generation,
+        id=doc.id, flow=doc.flow, siren=doc.siren, state=doc.state, terminal=load_flow(doc.flow).is_terminal(doc.state),
+        stage=doc.stage, generation=doc.generation,
         metadata=doc.meta, replies=doc.replies, reason=doc.reason, created_at=doc.created_at,
         updated_at=doc.updated_at,
         files=[FileView(name=f.name, role=f.role, size=f.size, sha256=f.sha256, media_type=f.media_type) for f in files],
         timeline=[TimelineEntry(seq=j.seq, at=j.at, event=j.event, state=j.state, detail=j.detail) for j in timeline],
     )
+

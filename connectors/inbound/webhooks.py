@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from bus import webhooks
-from bus.store.apikeys import in_scope
+from bus.scope import in_scope, scope_sirens
 from bus.store.models import Webhook, WebhookDelivery
 from connectors.inbound.auth import ApiError, Key, require_role, require_scope
 from connectors.inbound.operations import OPERATOR_ROLES
@@ -52,7 +52,7 @@ async def list_webhooks(request: Request, key: Key, siren: str | None = None) ->
     require_role(key, *OPERATOR_ROLES)
     if siren:
         require_scope(key, siren)
-    sirens = [siren] if siren else (None if "*" in key.sirens else list(key.sirens))
+    sirens = [siren] if siren else scope_sirens(key)
     async with request.app.state.store.sessions() as session:
         hooks = await webhooks.webhooks_of(session, sirens)
     return {"webhooks": [view(h) for h in hooks]}

@@ -95,7 +95,7 @@ class S2lowConnector(S2lowClient):
         numero = str(job.metadata.get("numero_interne") or "")
         if not numero:
             return None
-        response = await self._request("GET", FIND, params={"number": numero})
+        response = await self._request("GET", FIND, params={"number": numero}, accept=(404,))
         if response.status_code == 404:
             return None  # a real S²low: no find extension
         answer = S2lowAnswer(response.content)
@@ -160,7 +160,7 @@ class S2lowConnector(S2lowClient):
         """The transmitted archive, when the server offers it. The acte is already sent: a failure
         here must not make the stage retry the create, so it is logged and skipped."""
         try:
-            response = await self._request("GET", ARCHIVE, params={"transaction": transaction_id})
+            response = await self._request("GET", ARCHIVE, params={"transaction": transaction_id}, accept=(404,))
         except PermanentConnectorError:
             raise
         except ConnectorError as exc:

@@ -122,7 +122,7 @@ class S2lowHeliosConnector(S2lowClient):
         if not nom_fic:
             return None
         sha1 = await asyncio.to_thread(lambda: hashlib.sha1(document.data).hexdigest())
-        response = await self._request("GET", FIND, params={"nom_fic": nom_fic, "sha1": sha1})
+        response = await self._request("GET", FIND, params={"nom_fic": nom_fic, "sha1": sha1}, accept=(404,))
         if response.status_code == 404:
             return None  # a real S²low: no find extension
         if response.status_code != 200:

@@ -6,6 +6,7 @@ from typing import Any
 
 from schemas.actes.classification import Classification
 from schemas.actes.metadata import parse_metadata
+from schemas.actes.publication import publication_settings, wants_publication
 from schemas.deposit import DepositContext, DepositFile, sniff_media_type
 from schemas.errors import SchemaError
 
@@ -14,8 +15,12 @@ ANNEXE_TYPES = {"application/pdf", "application/xml", "image/png", "image/jpeg"}
 
 def check_deposit(metadata: dict[str, Any], document: DepositFile, annexes: list[DepositFile],
                   context: DepositContext) -> dict[str, Any]:
-    """Validate an acte deposit; returns the normalised metadata (typologies filled in)."""
+    """Validate an acte deposit; returns the normalised metadata (typologies filled in, and
+    `publication` decided: what the depositor asked, else the collectivité's default)."""
     meta = parse_metadata(metadata)
+    publish = wants_publication(meta.publication, meta.nature, publication_settings(context.options))
+    if publish != meta.publication:
+        meta = parse_metadata({**metadata, "publication": publish})  # a published acte needs its author
     if context.classification_xml:
         meta.check_against(Classification.parse(context.classification_xml), len(annexes))
     kind = sniff_media_type(document.head)
@@ -26,12 +31,15 @@ def check_deposit(metadata: dict[str, Any], document: DepositFile, annexes: list
             f"L'acte doit être un PDF / the acte must be a PDF: {document.name!r} is not "
             "(XML is only allowed for budget documents, nature 5 classification 7.1)",
         )
+    if publish and kind != "application/pdf":
+        raise SchemaError("publication_needs_pdf",
+                          "Seul un acte PDF peut être publié / only a PDF acte can be published")
     for annexe in annexes:
         if sniff_media_type(annexe.head) not in ANNEXE_TYPES:
             raise SchemaError(
                 "annexe_bad_type",
                 f"Type d'annexe non autorisé / annexe {annexe.name!r} must be PDF, XML, PNG or JPEG",
             )
-    normalised = meta.model_dump(mode="json")
+    normalised = meta.model_dump(mode="json", exclude_none=True)
     normalised["typologie"] = meta.typologies(len(annexes))
     return normalised

@@ -14,6 +14,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -45,6 +46,11 @@ def today_paris() -> date:
 
 
 Objet = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Nom = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Qualite = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Votes = Annotated[int, Field(ge=0, le=100_000)]
+# R2131-1 CGCT: the published acte shows its author's first name, name and qualité.
+AUTEUR_FIELDS = ("auteur_prenom", "auteur_nom", "auteur_qualite")
 
 
 class ActesMetadata(BaseModel):
@@ -57,6 +63,17 @@ class ActesMetadata(BaseModel):
     classification: str = Field(pattern=CLASSIFICATION_RE)
     typologie: list[str] | None = None
     signature: bool = False
+    # Publication (R2131-1 CGCT): None = the collectivité's default for the nature (deposit check).
+    publication: bool | None = None
+    auteur_prenom: Nom | None = None
+    auteur_nom: Nom | None = None
+    auteur_qualite: Qualite | None = None
+    # Vote figures of a délibération, for the SCDL open data (all optional).
+    vote_effectif: Votes | None = None  # members in office
+    vote_reel: Votes | None = None  # members who took part in the vote
+    vote_pour: Votes | None = None
+    vote_contre: Votes | None = None
+    vote_abstention: Votes | None = None
 
     @field_validator("date_decision")
     @classmethod
@@ -80,6 +97,26 @@ class ActesMetadata(BaseModel):
                     "invalid_typologie", "typologie invalide / invalid typology code: {value}", {"value": t}
                 )
         return v
+
+    @model_validator(mode="after")
+    def _publication_and_votes(self) -> ActesMetadata:
+        missing = [f for f in AUTEUR_FIELDS if not getattr(self, f)] if self.publication else []
+        if missing:
+            raise PydanticCustomError(
+                "publication_auteur_required",
+                "La publication exige le prénom, le nom et la qualité de l'auteur / publishing needs "
+                "auteur_prenom, auteur_nom and auteur_qualite; missing: {missing}",
+                {"missing": ", ".join(missing)},
+            )
+        reel, effectif = self.vote_reel, self.vote_effectif
+        if reel is not None and effectif is not None and reel > effectif:
+            raise PydanticCustomError("invalid_vote", "Plus de votants que de membres en exercice / "
+                                      "vote_reel {reel} > vote_effectif {effectif}", {"reel": reel, "effectif": effectif})
+        cast = sum(v or 0 for v in (self.vote_pour, self.vote_contre, self.vote_abstention))
+        if reel is not None and cast > reel:
+            raise PydanticCustomError("invalid_vote", "Plus de voix que de votants / vote_pour + vote_contre + "
+                                      "vote_abstention = {cast} > vote_reel {reel}", {"cast": cast, "reel": reel})
+        return self
 
     @property
     def classification_levels(self) -> list[int]:
@@ -133,7 +170,15 @@ _FIELD_CODES: dict[str, tuple[str, str]] = {
     "objet": ("invalid_objet", "L'objet n'est pas correct (1 à 500 caractères) / invalid objet (1..500 chars)"),
     "classification": ("invalid_classification", "La classification n'est pas correcte / invalid classification"),
     "typologie": ("invalid_typologie", "La typologie n'est pas correcte / invalid typologie"),
+    "publication": ("invalid_publication", "publication doit valoir true ou false / publication must be a boolean"),
+    **{f: ("invalid_auteur", "Auteur invalide (1 à 100 caractères, qualité 1 à 200) / invalid author field")
+       for f in AUTEUR_FIELDS},
+    **{f: ("invalid_vote", "Décompte de vote invalide (entier positif) / invalid vote figure")
+       for f in ("vote_effectif", "vote_reel", "vote_pour", "vote_contre", "vote_abstention")},
 }
+
+
+CUSTOM_CODES = {"date_in_future", "publication_auteur_required", "invalid_vote"}
 
 
 def metadata_error_from_validation(exc: ValidationError) -> MetadataError:
@@ -146,8 +191,8 @@ def metadata_error_from_validation(exc: ValidationError) -> MetadataError:
     fld = str(loc[0]) if loc else ""
     value = err.get("input")
     shown = repr(value) if not isinstance(value, (dict, list)) or fld == "typologie" else ""
-    if err.get("type") == "date_in_future":
-        return MetadataError("date_in_future", err["msg"])
+    if err.get("type") in CUSTOM_CODES:
+        return MetadataError(str(err["type"]), err["msg"])
     if err.get("type") == "extra_forbidden":
         return MetadataError("invalid_metadata", f"Champ inconnu / unknown field: {fld}")
     if fld in _FIELD_CODES:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from bus.collectivites import add_collectivite, simulator_connectors
 from bus.demo import register_at_simulators
+from bus.flows.definition import load_flow
 from bus.stack import Stack
 from bus.store.apikeys import create_key
 from bus.store.db import Store
@@ -25,7 +26,7 @@ from connectors.signature.certificates import make_test_certificate
 from connectors.signature.pdf import make_pdf
 from tests.databases import shared_database
 
-TERMINAL = {"archived", "rejected", "error", "cancelled"}
+TERMINAL = set(load_flow("actes").terminal)  # the Bus below deposits actes
 FAST = {
     "DEMATBUS_POLL_INTERVAL": "0.2",
     "DEMATBUS_RETRY_BACKOFF": "0.3",

@@ -28,7 +28,8 @@ SIREN_C = "200066231"
 SIREN_D = "213401722"  # only hand-made edge cases: month boundaries, year boundaries
 NAMES = {SIREN_A: "Commune A", SIREN_B: "Commune B", SIREN_C: "Communauté de communes Cœur d'Hérault",
          SIREN_D: "Commune D"}
-OUTCOMES = ("deposited", "signed", "transmitted", "acknowledged", "rejected", "archived", "delivered", "error")
+OUTCOMES = ("deposited", "signed", "transmitted", "acknowledged", "published", "rejected", "archived", "delivered",
+            "error")
 PARIS = ZoneInfo("Europe/Paris")
 H, D = timedelta(hours=1), timedelta(days=1)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bus.store.apikeys import in_scope
+from bus.scope import in_scope
 from bus.store.entites import ensure_ids
 from bus.store.models import (
     ApiKey,

@@ -19,7 +19,7 @@ from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
-from bus.store.apikeys import in_scope
+from bus.scope import in_scope
 from bus.store.db import Store
 from bus.store.entites import ensure_ids
 from bus.store.models import (
