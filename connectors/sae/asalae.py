@@ -33,8 +33,6 @@ from datetime import date, datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-import httpx
-
 from connectors.base import (
     ConnectorError,
     OutputFile,
@@ -42,6 +40,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
+from connectors.http import HttpClient, HttpResponse, error_for_status
 from schemas.seda.transfer import (
     SedaError,
     build_archive_transfer,
@@ -50,6 +49,8 @@ from schemas.seda.transfer import (
 )
 
 PENDING_TEXT = "Transfert en cours de traitement"
+# Every answer but an authentication refusal comes back to the connector, which reads its status.
+_READ_ANY_STATUS = frozenset(range(300, 600)) - {401, 403}
 _KEYWORD_FIELDS = ("id_acte", "numero_interne", "classification", "nature")
 
 
@@ -95,7 +96,7 @@ def _as_date(value: Any) -> date | None:
     return None
 
 
-def _body_text(response: httpx.Response) -> str:
+def _body_text(response: HttpResponse) -> str:
     """The answer's text, unquoted when it is a JSON string."""
     text = response.text.strip()
     try:
@@ -125,7 +126,6 @@ class AsalaeConnector:
         *,
         lookup_not_found_status: int = 404,
         lookup_not_found_text: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.archival_agency = archival_agency
         self.transferring_agency = transferring_agency
@@ -133,36 +133,26 @@ class AsalaeConnector:
         self.archival_agreement = archival_agreement
         self.lookup_not_found_status = lookup_not_found_status
         self.lookup_not_found_text = lookup_not_found_text
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            auth=httpx.BasicAuth(login, hashlib.sha256(password.encode("utf-8")).hexdigest()),
+        self._client = HttpClient(
+            "As@lae",
+            base_url,
+            auth=(login, hashlib.sha256(password.encode("utf-8")).hexdigest()),
             headers={"Accept": "application/json", "Expect": ""},
             timeout=timeout,
-            transport=transport,
         )
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _request(self, method: str, path: str, **kwargs: Any) -> HttpResponse:
         """One call; any answer is handed back (its status is the caller's to read), except an
-        authentication refusal."""
-        try:
-            response = await self._client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(f"As@lae: timeout on {path}") from exc
-        except httpx.HTTPError as exc:
-            raise ConnectorError(f"As@lae: transport error on {path}: {exc}") from exc
-        if response.status_code in (401, 403):
-            raise PermanentConnectorError(f"As@lae: authentication refused (HTTP {response.status_code})")
-        return response
+        authentication refusal. Transport failures and timeouts are :class:`ConnectorError`."""
+        return await self._client.request(method, path, accept=_READ_ANY_STATUS, **kwargs)
 
     @staticmethod
-    def _unexpected(response: httpx.Response, what: str) -> ConnectorError:
-        detail = f"As@lae: HTTP {response.status_code} {what}: {_body_text(response)[:300]}"
-        if response.status_code >= 500 or response.status_code in (408, 429):
-            return ConnectorError(detail)
-        return PermanentConnectorError(detail)
+    def _unexpected(response: HttpResponse, what: str) -> ConnectorError:
+        error = error_for_status("As@lae", response.status_code, what)
+        return type(error)(f"{error}: {_body_text(response)[:300]}")
 
     def _message_path(self, message: str, reference: str) -> str:
         return (
@@ -171,13 +161,13 @@ class AsalaeConnector:
             f"originMessageIdentifier:{quote(reference, safe='')}"
         )
 
-    def _is_not_found(self, response: httpx.Response) -> bool:
+    def _is_not_found(self, response: HttpResponse) -> bool:
         if response.status_code != self.lookup_not_found_status:
             return False
         return self.lookup_not_found_text is None or self.lookup_not_found_text in _body_text(response)
 
     @staticmethod
-    def _is_pending(response: httpx.Response) -> bool:
+    def _is_pending(response: HttpResponse) -> bool:
         return response.status_code == 500 and _body_text(response) == PENDING_TEXT
 
     async def _get_message(self, message: str, reference: str) -> _Message:
@@ -192,7 +182,7 @@ class AsalaeConnector:
         for status, matches in checks if message == "ArchiveTransferReply" else reversed(checks):
             if matches(response):
                 return _Message(status)  # type: ignore[arg-type]
-        raise self._unexpected(response, f"reading the {message} of {reference}")
+        raise self._unexpected(response, f"GET {message} of {reference}")
 
     # ------------------------------------------------------------------ StageConnector
 
@@ -253,7 +243,7 @@ class AsalaeConnector:
                     "attachments": (f"{job.reference}.tar.gz", attachment, "application/gzip"),
                 },
             )
-            failure = None if response.status_code == 200 else self._unexpected(response, "on the transfer")
+            failure = None if response.status_code == 200 else self._unexpected(response, "POST /sedaMessages")
         except PermanentConnectorError:
             raise
         except ConnectorError as exc:  # timeout, dropped connection: maybe received

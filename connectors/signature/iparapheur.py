@@ -44,7 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from lxml import etree
 
 from connectors.base import (
@@ -55,6 +55,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
+from connectors.http import HttpClient, HttpResponse, error_for_status
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ API = "/api/standard/v1"
 TOKEN_PATH = "/auth/realms/api/protocol/openid-connect/token"
 CLIENT_ID = "ipcore-web"
 MAIN_DIR = "Documents principaux/"
+_ANY_STATUS = frozenset(range(300, 600))  # statuses are read by IparapheurConnector._check
 MAX_ZIP_BYTES = 1 << 30  # refuse absurd ZIPs (uncompressed total)
 
 
@@ -237,7 +239,7 @@ class IparapheurConnector:
         *,
         metadata_keys: Iterable[str] | None = None,
     ) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._client = HttpClient("i-Parapheur", base_url, timeout=timeout)
         self._username = username
         self._password = password
         self._names = (tenant, desk, type_name, subtype_name)
@@ -252,30 +254,40 @@ class IparapheurConnector:
 
     # -- HTTP plumbing -----------------------------------------------------------------------
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, url: str, **kwargs: Any) -> HttpResponse:
+        """One call, its answer whatever the status (``_check`` reads it). A transport failure is
+        a :class:`ConnectorError` when the request cannot have left (no connection), else
+        :class:`_AnswerLost`: the server may have carried it out."""
         try:
-            return await self._client.request(method, url, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never sent
-            raise ConnectorError(f"i-Parapheur unreachable on {method} {url}: {exc!r}") from exc
-        except httpx.TimeoutException as exc:
-            raise _AnswerLost(f"i-Parapheur timed out on {method} {url}") from exc
-        except httpx.HTTPError as exc:
-            raise _AnswerLost(f"i-Parapheur connection lost on {method} {url}: {exc!r}") from exc
+            return await self._client.request(method, url, accept=_ANY_STATUS, **kwargs)
+        except ConnectorError as exc:
+            cause = exc.__cause__
+            unsent = isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError) or (
+                # aiohttp's words when the body could not be written (a pooled connection the
+                # server had closed): the server never got a whole request.
+                isinstance(cause, aiohttp.ClientOSError) and "Can not write request body" in str(cause)
+            )
+            if unsent:
+                raise ConnectorError(f"i-Parapheur unreachable on {method} {url}: {cause!r}") from cause
+            if isinstance(cause, TimeoutError):
+                raise _AnswerLost(f"i-Parapheur timed out on {method} {url}") from cause
+            raise _AnswerLost(f"i-Parapheur connection lost on {method} {url}: {cause!r}") from cause
 
     @staticmethod
-    def _check(response: httpx.Response, what: str) -> None:
+    def _check(response: HttpResponse, what: str) -> None:
+        """The connectors' one mapping (``connectors/http.py``), but for 502 / 504: a gateway gave
+        up, and the server behind it may still be working."""
         status = response.status_code
         if status < 400:
             return
         detail = response.text[:300]
-        if status in (502, 504):  # a gateway gave up: the server behind may still be working
-            raise _AnswerLost(f"{what}: HTTP {status} {detail}")
-        if status >= 500 or status in (408, 429):
-            raise ConnectorError(f"{what}: HTTP {status} {detail}")
-        raise PermanentConnectorError(f"{what}: HTTP {status} {detail}")
+        if status in (502, 504):
+            raise _AnswerLost(f"i-Parapheur: HTTP {status} on {what}: {detail}")
+        error = error_for_status("i-Parapheur", status, what)
+        raise type(error)(f"{error}: {detail}")
 
     @staticmethod
-    def _json(response: httpx.Response, what: str) -> Any:
+    def _json(response: HttpResponse, what: str) -> Any:
         try:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -300,7 +312,7 @@ class IparapheurConnector:
                     f"i-Parapheur refused the credentials of {self._username!r} "
                     f"(HTTP {response.status_code})"
                 )
-            self._check(response, "i-Parapheur token")
+            self._check(response, f"POST {TOKEN_PATH}")
             body = self._json(response, "i-Parapheur token")
             token = body.get("access_token") if isinstance(body, dict) else None
             if not token:
@@ -310,7 +322,7 @@ class IparapheurConnector:
             self._token, self._token_expiry = token, time.monotonic() + max(ttl - 30, ttl / 2)
             return token
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _request(self, method: str, path: str, **kwargs: Any) -> HttpResponse:
         """An authenticated call; one transparent re-authentication on 401."""
         for attempt in range(2):
             token = await self._bearer()
@@ -322,7 +334,7 @@ class IparapheurConnector:
             async with self._lock:
                 if self._token == token:
                     self._token = None
-        self._check(response, f"i-Parapheur {method} {path}")
+        self._check(response, f"{method} {path}")
         return response
 
     async def _paged(self, path: str, **filters: str) -> list[dict[str, Any]]:

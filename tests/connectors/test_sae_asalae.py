@@ -146,8 +146,8 @@ async def test_lost_answer_settled_by_the_acknowledgement(start_asalae, connecto
     """The transfer is received but the answer times out: the Acknowledgement read back says it
     got through, so `submit` succeeds without sending it again."""
     server = start_asalae()
-    connector = connector_for(server, timeout=0.5)
-    admin(server, "POST", "/_admin/faults", json={"timeout_next": 1, "timeout_seconds": 2})
+    connector = connector_for(server, timeout=1)
+    admin(server, "POST", "/_admin/faults", json={"timeout_next": 1, "timeout_seconds": 3})
     remote_id, outputs = await connector.submit(job())
     assert remote_id == job().reference and [o.role for o in outputs] == ["seda_transfer"]
     assert await connector.lookup(job()) == job().reference

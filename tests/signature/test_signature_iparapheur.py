@@ -23,6 +23,7 @@ from connectors.simulators.iparapheur import (
     create_app,
     parse_folder_premis,
 )
+from connectors.simulators.server import ServerThread
 
 TOKEN = "/auth/realms/api/protocol/openid-connect/token"
 
@@ -189,8 +190,8 @@ async def test_creation_without_answer_goes_to_an_operator(start_simulator, tmp_
     landed, the replay's lookup takes it, and the document goes on with that one folder."""
     settings = IparapheurSimSettings(data_dir=tmp_path)
     server = start_simulator(settings)
-    server.admin("POST", "/_admin/faults", json={"create_delay": 1.5})
-    connector = connector_for(server, settings, timeout=0.5)
+    server.admin("POST", "/_admin/faults", json={"create_delay": 4})
+    connector = connector_for(server, settings, timeout=1)
     job = make_job("actes:doc-15:signature:1")
     with pytest.raises(PermanentConnectorError) as excinfo:
         await connector.submit(job)
@@ -371,4 +372,19 @@ async def test_works_mounted_under_a_prefix(serve_app, tmp_path, make_job) -> No
         await connector.submit(job)
     remote_id, _ = await connector.submit(job)
     assert (await poll_until_final(connector, job, remote_id)).status == "done"
+    await connector.aclose()
+
+
+async def test_unreachable_server_is_retryable_not_an_operator_case(tmp_path, make_job) -> None:  # type: ignore[no-untyped-def]
+    """A creation that cannot connect never left: a plain retry, not an uncertain outcome."""
+    settings = IparapheurSimSettings(data_dir=tmp_path)
+    server = ServerThread(create_app(settings))
+    server.start()
+    connector = connector_for(server, settings)
+    job = make_job("actes:doc-17:signature:1")
+    assert await connector.lookup(job) is None  # token and ids resolved
+    server.stop()
+    with pytest.raises(ConnectorError, match="unreachable") as excinfo:
+        await connector.submit(job)
+    assert not isinstance(excinfo.value, PermanentConnectorError)
     await connector.aclose()

@@ -174,7 +174,7 @@ def test_listings_filter_by_type_and_subtype_only_and_sort(sim) -> None:  # type
 def test_a_creation_read_in_full_completes_after_its_client_is_gone(sim) -> None:  # type: ignore[no-untyped-def]
     server, settings = sim
     api = Session(server.base_url, settings)
-    admin(server, "POST", "/_admin/faults", json={"create_delay": 1.0})
+    admin(server, "POST", "/_admin/faults", json={"create_delay": 2.0})
     premis = build_folder_premis("orphelin", "ACTES", "Délibération", [("acte.pdf", True)])
     with pytest.raises(httpx.ReadTimeout):
         api.http.post(f"{api.desk()}/folder", params={"autoStart": "false"}, timeout=0.2,
