@@ -47,6 +47,8 @@ def _asalae(cfg: dict[str, Any], timeout: float) -> StageConnector:
         originating_agency=cfg["originating_agency"],
         archival_agreement=cfg.get("archival_agreement"),
         timeout=timeout,
+        lookup_not_found_status=int(cfg.get("lookup_not_found_status", 404)),
+        lookup_not_found_text=cfg.get("lookup_not_found_text"),
     )
 
 

@@ -1,10 +1,28 @@
-"""Signature stage through an i-Parapheur v5 server (REST, protocols.md §4.2), as Pastell does it.
+"""Signature stage through an i-Parapheur v5 server (REST), as Pastell does it.
 
-* The folder name is ``job.reference``: that is how ``lookup`` finds a folder created before a
-  crash (listing the desk's folders by state), and why a 409 on creation means "already there".
-* ``submit`` creates the folder with ``auto_start=false`` then starts it (the START task id comes
-  from the PREMIS). If the start is lost, ``poll`` starts a folder it finds still in DRAFT.
-* ``poll`` reads the PREMIS; the current step is the last task event: ``ARCHIVE`` = finished
+The calls and their wire names are those of Libriciel's generated client
+(libriciel/iparapheur-v5-api-php ``lib/Api/FolderApi.php``) in the order Pastell makes them
+(libriciel/pastell ``src/Connector/IparapheurRest/IparapheurRestConnector.php``).
+
+* ``submit`` creates the folder, named ``job.reference``, with ``autoStart=false`` (the server
+  starts it when the parameter is absent) and the files as repeated ``documents`` parts, and
+  returns its id at once: the runner records it. ``poll`` then starts the draft (the START task id
+  comes from the PREMIS) and follows it. So the only window where the bus may have made a folder
+  without knowing its id is the creation call itself.
+* That window is closed through what the real API offers. The server refuses no second folder of
+  the same name (no 409 is documented), and its listings are per desk and per state, filtered by
+  type and subtype only. A folder created but never recorded is still a DRAFT on our desk, since
+  only ``poll`` starts folders, and only recorded ones. ``lookup`` lists the desk's DRAFTs of the
+  job's type and subtype and matches the exact name.
+  - One draft: it is ours, and ``poll`` starts it.
+  - None: nothing was created. The runner looks up only once its lease is over (twice the
+    connector timeout plus 5 s, ``bus/worker.py``), so a creation a dead worker had on the wire
+    has landed by then.
+  - Several: :class:`PermanentConnectorError`, naming the folder ids, for an operator to settle.
+  When the creation call itself times out or its connection drops (or a gateway answers 502 /
+  504), ``submit`` lists the drafts at once. If none is there, the server may still be creating
+  it: an operator decides (the error says so), and nothing is ever sent twice.
+* ``poll`` reads the PREMIS. The current step is the last task event: ``ARCHIVE`` = finished
   (download the ZIP, return the signed main documents and the bordereau, delete the folder),
   ``DELETE`` = rejected (the refusal note becomes the reason; the folder is left for the humans).
 
@@ -26,7 +44,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 from lxml import etree
 
 from connectors.base import (
@@ -37,6 +55,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
+from connectors.http import HttpClient, HttpResponse, error_for_status
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +64,14 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 API = "/api/standard/v1"
 TOKEN_PATH = "/auth/realms/api/protocol/openid-connect/token"
 CLIENT_ID = "ipcore-web"
-LOOKUP_STATES = ("DRAFT", "PENDING", "LATE", "FINISHED", "REJECTED", "RETRIEVABLE")
 MAIN_DIR = "Documents principaux/"
+_ANY_STATUS = frozenset(range(300, 600))  # statuses are read by IparapheurConnector._check
 MAX_ZIP_BYTES = 1 << 30  # refuse absurd ZIPs (uncompressed total)
+
+
+class _AnswerLost(ConnectorError):
+    """The request may have been carried out, but its answer never came (timeout, dropped
+    connection, a gateway giving up): the outcome is unknown."""
 
 
 @dataclass(frozen=True)
@@ -215,7 +239,7 @@ class IparapheurConnector:
         *,
         metadata_keys: Iterable[str] | None = None,
     ) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._client = HttpClient("i-Parapheur", base_url, timeout=timeout)
         self._username = username
         self._password = password
         self._names = (tenant, desk, type_name, subtype_name)
@@ -230,26 +254,40 @@ class IparapheurConnector:
 
     # -- HTTP plumbing -----------------------------------------------------------------------
 
-    async def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _send(self, method: str, url: str, **kwargs: Any) -> HttpResponse:
+        """One call, its answer whatever the status (``_check`` reads it). A transport failure is
+        a :class:`ConnectorError` when the request cannot have left (no connection), else
+        :class:`_AnswerLost`: the server may have carried it out."""
         try:
-            return await self._client.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ConnectorError(f"i-Parapheur timed out on {method} {url}") from exc
-        except httpx.HTTPError as exc:
-            raise ConnectorError(f"i-Parapheur unreachable on {method} {url}: {exc}") from exc
+            return await self._client.request(method, url, accept=_ANY_STATUS, **kwargs)
+        except ConnectorError as exc:
+            cause = exc.__cause__
+            unsent = isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError) or (
+                # aiohttp's words when the body could not be written (a pooled connection the
+                # server had closed): the server never got a whole request.
+                isinstance(cause, aiohttp.ClientOSError) and "Can not write request body" in str(cause)
+            )
+            if unsent:
+                raise ConnectorError(f"i-Parapheur unreachable on {method} {url}: {cause!r}") from cause
+            if isinstance(cause, TimeoutError):
+                raise _AnswerLost(f"i-Parapheur timed out on {method} {url}") from cause
+            raise _AnswerLost(f"i-Parapheur connection lost on {method} {url}: {cause!r}") from cause
 
     @staticmethod
-    def _check(response: httpx.Response, what: str) -> None:
+    def _check(response: HttpResponse, what: str) -> None:
+        """The connectors' one mapping (``connectors/http.py``), but for 502 / 504: a gateway gave
+        up, and the server behind it may still be working."""
         status = response.status_code
         if status < 400:
             return
         detail = response.text[:300]
-        if status >= 500 or status in (408, 429):
-            raise ConnectorError(f"{what}: HTTP {status} {detail}")
-        raise PermanentConnectorError(f"{what}: HTTP {status} {detail}")
+        if status in (502, 504):
+            raise _AnswerLost(f"i-Parapheur: HTTP {status} on {what}: {detail}")
+        error = error_for_status("i-Parapheur", status, what)
+        raise type(error)(f"{error}: {detail}")
 
     @staticmethod
-    def _json(response: httpx.Response, what: str) -> Any:
+    def _json(response: HttpResponse, what: str) -> Any:
         try:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -274,7 +312,7 @@ class IparapheurConnector:
                     f"i-Parapheur refused the credentials of {self._username!r} "
                     f"(HTTP {response.status_code})"
                 )
-            self._check(response, "i-Parapheur token")
+            self._check(response, f"POST {TOKEN_PATH}")
             body = self._json(response, "i-Parapheur token")
             token = body.get("access_token") if isinstance(body, dict) else None
             if not token:
@@ -284,9 +322,7 @@ class IparapheurConnector:
             self._token, self._token_expiry = token, time.monotonic() + max(ttl - 30, ttl / 2)
             return token
 
-    async def _request(
-        self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any
-    ) -> httpx.Response:
+    async def _request(self, method: str, path: str, **kwargs: Any) -> HttpResponse:
         """An authenticated call; one transparent re-authentication on 401."""
         for attempt in range(2):
             token = await self._bearer()
@@ -298,15 +334,16 @@ class IparapheurConnector:
             async with self._lock:
                 if self._token == token:
                     self._token = None
-        if response.status_code not in allow:
-            self._check(response, f"i-Parapheur {method} {path}")
+        self._check(response, f"{method} {path}")
         return response
 
-    async def _paged(self, path: str) -> list[dict[str, Any]]:
+    async def _paged(self, path: str, **filters: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         page = 0
         while True:
-            response = await self._request("GET", path, params={"page": page, "size": 100})
+            response = await self._request(
+                "GET", path, params={**filters, "page": page, "size": 100}
+            )
             body = self._json(response, f"i-Parapheur GET {path}")
             if not isinstance(body, dict) or not isinstance(body.get("content"), list):
                 raise ConnectorError(f"i-Parapheur GET {path}: not a page (no content[])")
@@ -352,13 +389,27 @@ class IparapheurConnector:
 
     # -- StageConnector ----------------------------------------------------------------------
 
+    async def _drafts_named(self, ids: _Ids, name: str) -> list[str]:
+        """Ids of the DRAFT folders on our desk with exactly this name, of our type and subtype
+        (the listing filters by type and subtype only; the name is matched here)."""
+        drafts = await self._paged(
+            f"{self._desk_path(ids)}/DRAFT", typeId=ids.type, subtypeId=ids.subtype
+        )
+        return [str(d["id"]) for d in drafts if d.get("name") == name and d.get("id")]
+
+    def _desk_label(self, ids: _Ids) -> str:
+        return f"desk {self._names[1]!r} ({ids.desk}), type {ids.type}, subtype {ids.subtype}"
+
     async def lookup(self, job: StageJob) -> str | None:
         ids = await self._resolve(job)
-        for state in LOOKUP_STATES:
-            for item in await self._paged(f"{self._desk_path(ids)}/{state}"):
-                if item.get("name") == job.reference and item.get("id"):
-                    return str(item["id"])
-        return None
+        found = await self._drafts_named(ids, job.reference)
+        if len(found) > 1:
+            raise PermanentConnectorError(
+                f"i-Parapheur: {len(found)} draft folders named {job.reference!r} on "
+                f"{self._desk_label(ids)}: {', '.join(found)}. Not sent again: keep one (or none) "
+                f"in i-Parapheur, delete the others, then replay the document."
+            )
+        return found[0] if found else None
 
     def _metadata(self, job: StageJob) -> dict[str, str]:
         keys = self._metadata_keys if self._metadata_keys is not None else job.metadata.keys()
@@ -387,28 +438,51 @@ class IparapheurConnector:
             due_date=job.options.get("due_date"),
         )
         parts = [("folder", ("premis.xml", premis, "application/xml"))]
-        parts += [("documents[]", (f.name, f.data, f.media_type)) for f in files]
-        response = await self._request(
-            "POST",
-            f"{self._desk_path(ids)}/folder",
-            params={"auto_start": "false"},
-            files=parts,
-            allow=(409,),
-        )
-        if response.status_code == 409:
-            # Our reference is unique, so a namesake is our own folder whose answer was lost.
-            folder_id = await self.lookup(job)
-            if folder_id is None:
-                raise ConnectorError(f"i-Parapheur: {job.reference} exists but is not listed")
-            log.info("i-Parapheur folder %s already exists as %s", job.reference, folder_id)
-        else:
-            body = self._json(response, "i-Parapheur folder creation")
-            folder_id = str(body.get("id") or "") if isinstance(body, dict) else ""
-            if not folder_id:
-                raise ConnectorError("i-Parapheur folder creation: no id in the answer")
-        premis_now = await self._premis(ids, folder_id)
-        await self._start_if_draft(ids, folder_id, premis_now, job)
+        parts += [("documents", (f.name, f.data, f.media_type)) for f in files]
+        try:
+            response = await self._request(
+                "POST",
+                f"{self._desk_path(ids)}/folder",
+                params={"autoStart": "false"},
+                files=parts,
+            )
+        except PermanentConnectorError:
+            raise  # refused: nothing was created
+        except ConnectorError as exc:
+            return await self._settle_creation(ids, job, exc), []
+        body = self._json(response, "i-Parapheur folder creation")
+        folder_id = str(body.get("id") or "") if isinstance(body, dict) else ""
+        if not folder_id:
+            raise ConnectorError("i-Parapheur folder creation: no id in the answer")
         return folder_id, []
+
+    async def _settle_creation(self, ids: _Ids, job: StageJob, failure: ConnectorError) -> str:
+        """The creation call failed: was the folder made? The drafts of our name tell."""
+        try:
+            found = await self.lookup(job)
+        except PermanentConnectorError:
+            raise
+        except ConnectorError as exc:
+            if isinstance(failure, _AnswerLost):
+                raise PermanentConnectorError(
+                    f"i-Parapheur: the creation of folder {job.reference!r} on "
+                    f"{self._desk_label(ids)} got no answer ({failure}), and the drafts could not "
+                    f"be listed ({exc}). Not sent again: look for a folder of that name in "
+                    f"i-Parapheur, then replay the document (it takes that folder, if only one)."
+                ) from failure
+            raise failure from exc
+        if found is not None:
+            log.info("i-Parapheur folder %s was created (%s) though its answer was lost: %s",
+                     job.reference, found, failure)
+            return found
+        if isinstance(failure, _AnswerLost):
+            raise PermanentConnectorError(
+                f"i-Parapheur: the creation of folder {job.reference!r} on {self._desk_label(ids)} "
+                f"got no answer ({failure}) and no draft of that name is listed yet: the server may "
+                f"still be creating it. Not sent again: look for a folder of that name in "
+                f"i-Parapheur, then replay the document (it takes that folder, if only one)."
+            ) from failure
+        raise failure  # the server answered an error and made nothing: retry
 
     async def _premis(self, ids: _Ids, folder_id: str) -> Premis:
         response = await self._request("GET", f"{self._desk_path(ids)}/folder/{folder_id}/premis")

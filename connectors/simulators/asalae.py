@@ -1,6 +1,7 @@
 """As@lae (SAE) simulator: a real HTTP server speaking As@lae's REST API for SEDA 2.1 transfers.
 
-Protocol facts: protocols.md §5 and §6.3. Run it with
+It answers the calls Pastell makes (libriciel/pastell ``connecteur/as@lae-rest/AsalaeREST.php``),
+the way the real server answers them as far as public clients show, and nothing else. Run it with
 :class:`connectors.simulators.server.ServerThread` or ``uvicorn`` on ``create_app(AsalaeSimSettings())``.
 
 Authentication: HTTP Basic with ``settings.login`` and the **hex SHA-256 of** ``settings.password``
@@ -13,16 +14,25 @@ Endpoints (relative to the base URL, which plays the role of ``…/restservices`
 * ``POST /sedaMessages`` multipart ``seda_message`` (the bordereau) + ``attachments`` (tar.gz or
   zip). Checks: the bordereau is a SEDA 2.1 ``ArchiveTransfer`` valid against the XSD; an attachment
   is present when the bordereau lists BinaryDataObjects; every listed file is in it with the same
-  SHA-256 (and size); the MessageIdentifier was not already received from that transferring agency.
-  Answer: JSON ``"ok"``, or HTTP 400 with ``{"message": …}``.
+  SHA-256 (and size). Answer: JSON ``"ok"``, or HTTP 400 with ``{"message": …}``. A MessageIdentifier
+  already received from that transferring agency is counted in ``duplicates`` and, with
+  ``duplicate_transfers="refuse"`` (the default), refused with a 400 whose text says nothing of a
+  duplicate (no public source shows what As@lae says then); with ``"accept"`` it is stored again,
+  as a server that checks nothing would.
 * ``GET /sedaMessages/sequence:ArchiveTransfer/message:Acknowledgement/originOrganizationIdentification:<org>/originMessageIdentifier:<id>``
-  → the ``Acknowledgement`` XML (after ``ack_delay``, 0 by default), HTTP 404 before / if unknown.
+  → the ``Acknowledgement`` XML after ``ack_delay`` (0 by default: As@lae acknowledges on receipt).
 * same path with ``message:ArchiveTransferReply`` → the ``ArchiveTransferReply`` after
   ``reply_delay``: ReplyCode ``000`` with ``ArchivalAgencyArchiveUnitIdentifier`` ``AE_<year>_<n>``
   (n counts accepted transfers per year, deterministic), or ``101`` + Comment when the originating
   agency matches ``refuse_originating_agencies``, the transfer id matches ``refuse_transfer_ids``
   (regular expressions, ``re.search``) or the ``refuse_next`` fault is armed.
   ``<org>`` is the transferring or the originating agency identifier.
+* Until a message exists the answer is the real server's: **HTTP 500, body
+  ``Transfert en cours de traitement``** (PatPercot/cd56-connecteur-asalae
+  ``src/main/java/fr/morbihan/patrickpercot/cd56_connecteur_asalae/AsalaeConnector.java``). For a
+  transfer never received, no source says: ``unknown_transfer_status`` / ``unknown_transfer_text``
+  (404 "message introuvable" by default; set 500 "Transfert en cours de traitement" to rehearse
+  the least helpful server).
 
 Not simulated: chunked uploads (``/sedaAttachmentsChunkFiles``), SEDA 0.2/1.0 bordereaux (refused
 with HTTP 400).
@@ -53,10 +63,10 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
@@ -82,6 +92,7 @@ MESSAGE_PATH_RE = re.compile(
     r"originOrganizationIdentification:(?P<org>[^/]+)/originMessageIdentifier:(?P<id>.+)$"
 )
 MAX_MEMBERS = 10_000
+PENDING_TEXT = "Transfert en cours de traitement"
 
 
 class AsalaeSimSettings(BaseModel):
@@ -97,6 +108,9 @@ class AsalaeSimSettings(BaseModel):
     refuse_transfer_ids: list[str] = Field(default_factory=list, description="regexes")
     refusal_comment: str = "Transfert refusé : le service producteur n'est pas autorisé à verser"
     max_attachment_size: int = Field(2 * 1024**3, gt=0)
+    duplicate_transfers: Literal["refuse", "accept"] = "refuse"
+    unknown_transfer_status: int = Field(404, ge=400, le=599)
+    unknown_transfer_text: str = "message introuvable"
     frozen_at: datetime | None = None
     state_file: Path | None = None
     faults: FaultConfig = Field(default_factory=FaultConfig)
@@ -216,9 +230,8 @@ class AsalaeSimulator:
         if self.find(transferring, message_id) is not None:
             self.state.duplicates += 1
             self.save()
-            raise TransferRefused(
-                f"Un transfert portant l'identifiant {message_id} a déjà été reçu de {transferring}"
-            )
+            if self.settings.duplicate_transfers == "refuse":
+                raise TransferRefused("Erreur lors de l'enregistrement du transfert")
         listed = info["files"]
         if listed and attachment is None:
             raise TransferRefused("pièce jointe (attachments) absente")
@@ -387,9 +400,11 @@ def create_app(settings: AsalaeSimSettings) -> FastAPI:
         if match is None:
             return JSONResponse({"message": "chemin de message inconnu"}, status_code=404)
         transfer = sim.find(match["org"], match["id"])
-        message = sim.message(match["message"], transfer) if transfer else None
+        if transfer is None:
+            return PlainTextResponse(settings.unknown_transfer_text, status_code=settings.unknown_transfer_status)
+        message = sim.message(match["message"], transfer)
         if message is None:
-            return JSONResponse({"message": "message introuvable"}, status_code=404)
+            return PlainTextResponse(PENDING_TEXT, status_code=500)
         if sim.faults.take_malformed():
             return Response(b"<html><body>Erreur interne</body>", media_type="application/xml")
         return Response(message, media_type="application/xml")

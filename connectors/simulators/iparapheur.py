@@ -1,8 +1,11 @@
 """i-Parapheur v5 (REST) simulator: a real HTTP app that operators can rehearse against.
 
-Faithful to protocols.md §4.2 / §6.2 for the calls a Pastell-like client makes. Run it with
-``python -m connectors.simulators.iparapheur --port 8085`` (or mount ``create_app(settings)`` in
-any ASGI server).
+It answers the standard API as Libriciel's generated client describes it
+(libriciel/iparapheur-v5-api-php: ``lib/Api/FolderApi.php``, ``docs/Api/FolderApi.md``,
+``docs/Model/FolderRepresentation.md``) and as Pastell calls it
+(libriciel/pastell ``src/Connector/IparapheurRest/IparapheurRestConnector.php``), and nothing the
+real API does not offer. Run it with ``python -m connectors.simulators.iparapheur --port 8085``
+(or mount ``create_app(settings)`` in any ASGI server).
 
 Endpoints (``{t}`` tenant id, ``{d}`` desk id, ``{f}`` folder id; ids are deterministic UUIDs
 derived from ``settings.seed``: name-based for tenants/desks/types, counter-based for the rest)
@@ -14,17 +17,27 @@ derived from ``settings.seed``: name-based for tenants/desks/types, counter-base
 * Discovery, paged with ``page`` (0-based) and ``size`` (capped at ``max_page_size``); answers
   ``{"content": [...], "totalPages", "totalElements", "pageable": {"pageNumber", ...}, ...}``:
   ``GET /api/standard/v1/tenant``, ``…/tenant/{t}/desk``, ``…/tenant/{t}/types``,
-  ``…/tenant/{t}/types/{typeId}/subtypes``.
-* ``POST …/tenant/{t}/desk/{d}/folder?auto_start=<bool>`` - multipart: part ``folder`` (PREMIS v3
-  XML, parsed without DTD/entities/network) + parts ``documents[]`` (or ``documents``). The
-  intellectualEntity ``originalName`` is the folder name, ``i_Parapheur_reserved_type`` /
-  ``_subtype`` (id or name) are required, other significantProperties are metadata; every file
-  object needs an uploaded part of the same name. → 201 ``{"id"}``; 409 if a live folder with the
-  same name exists on the desk (counted in ``duplicates``); 400 for a bad PREMIS / unknown type.
+  ``…/tenant/{t}/types/{typeId}/subtypes``. Each tenant has its configured desks plus the
+  ``signer_desk`` where the circuit's signature step waits.
+* ``POST …/tenant/{t}/desk/{d}/folder?autoStart=<bool>`` - ``autoStart`` is **true when absent**
+  (other spellings such as ``auto_start`` are ignored, so they start the folder too); multipart:
+  part ``folder`` (PREMIS v3 XML, parsed without DTD/entities/network) + repeated file parts
+  ``documents`` (parts under any other name are ignored). The intellectualEntity ``originalName``
+  is the folder name (2 to 255 characters), ``i_Parapheur_reserved_type`` / ``_subtype`` (id or
+  name) are required, other significantProperties are metadata; every file object needs an
+  uploaded part of the same name. → 201 ``FolderRepresentation``; 400 for a bad PREMIS / unknown
+  type. **A name already used is no error**: the real API documents 201, 401, 403, 404 and 406
+  only, so a second folder of the same name is created (counted in the admin ``duplicates``).
 * ``PUT …/desk/{d}/folder/{f}/task/{taskId}/start`` - body ``SimpleTaskParams`` (optional).
 * ``GET …/desk/{d}/folder/{f}/premis`` - PREMIS with objects, events and agents.
-* ``GET …/desk/{d}/{state}`` - folders by state (``DRAFT``, ``PENDING``, ``LATE``, ``DELEGATED``,
-  ``FINISHED``, ``REJECTED``, ``RETRIEVABLE``), paged, items ``{"id", "name", "state", ...}``.
+* ``GET …/desk/{d}/{state}`` with ``state`` one of ``DRAFT``, ``PENDING``, ``LATE``,
+  ``DELEGATED``, ``FINISHED``, ``REJECTED``, ``RETRIEVABLE`` (as spelt), filtered by ``typeId``,
+  ``subtypeId`` only, paged (``page``, ``size``), ``sort`` = ``<FolderSortBy>,<asc|desc>``
+  (repeatable); items ``{"id", "name", "dueDate", "metadata"}``. A folder is listed **on the
+  desk where it waits**: DRAFT, FINISHED and REJECTED on the desk that created it, RETRIEVABLE
+  there too while its first step waits (UNDO possible), PENDING / LATE on the signer's desk - so a
+  started folder leaves its creator's lists until it comes back. DELEGATED lists nothing (no
+  delegation is simulated).
 * ``GET …/desk/{d}/folder/{f}/zip`` - ``i_Parapheur_internal_premis.xml``,
   ``Documents principaux/<file>`` (once the folder is FINISHED, PDF main documents carry a real
   PAdES signature made with the simulator's own test certificate, and the PES of a ``HELIOS``
@@ -32,6 +45,9 @@ derived from ``settings.seed``: name-based for tenants/desks/types, counter-base
   files, or a PES already signed / without Id, are returned as uploaded), ``Annexes/<file>``,
   ``<folder name>_bordereau.pdf``.
 * ``DELETE …/desk/{d}/folder/{f}`` - only DRAFT, REJECTED and FINISHED folders (400 otherwise).
+
+Folder calls (start, premis, zip, delete) answer for the desk that created the folder and for the
+desk where it waits, as Pastell reads everything through its own configured desk.
 
 Workflow and the "current step" rule. Every event is a task (``eventIdentifierType`` = ``taskId``);
 a pending task has an empty ``eventDateTime``. The current step is the LAST event, and, as in
@@ -49,11 +65,15 @@ values; default ``REJET``), else signed.
 
 Admin (no auth, not subject to faults)
 
-* ``GET /_admin/folders`` → ``{"folders": [...], "duplicates": n}`` (deleted folders included).
+* ``GET /_admin/folders`` → ``{"folders": [...], "duplicates": n, "creating": n}`` (deleted
+  folders included; ``duplicates`` counts creations under a name already used on the desk,
+  ``creating`` the creations under way).
 * ``GET|POST /_admin/faults`` - POST merges the given fields of :class:`Faults`:
   ``fail_next`` (HTTP 500 before doing anything), ``fail_after_next`` (do the work, then answer
   500: a lost answer), ``unauthorized_next`` (401), ``timeout_next`` (hold the request
-  ``hang_seconds`` then 504), ``delay`` (latency added to every call), ``reject_next``,
+  ``hang_seconds`` then 504, nothing done), ``delay`` (latency added before every call),
+  ``create_delay`` (a folder creation takes that long once its request is read, and completes
+  even if its client went away: the window a crashed client leaves open), ``reject_next``,
   ``never_next``, ``match`` (HTTP faults only hit requests whose ``"METHOD /path"`` contains it).
 * ``POST /_admin/advance`` ``{"seconds": s}`` - move the virtual clock forward.
 * ``POST /_admin/reset`` - drop folders, tokens, faults and counters.
@@ -81,9 +101,9 @@ import zipfile
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from lxml import etree
 from pydantic import BaseModel, Field
@@ -113,6 +133,9 @@ RESERVED_MAIN = "i_Parapheur_reserved_mainDocument"
 class TenantSettings(BaseModel):
     name: str = "Collectivités"
     desks: list[str] = Field(default_factory=lambda: ["Secrétariat général"])
+    # The desk of the circuit's signature step: a started folder waits there (added to the desks
+    # when missing), not on the desk that created it.
+    signer_desk: str = "Signature"
     types: dict[str, list[str]] = Field(
         default_factory=lambda: {
             "ACTES": ["Délibération", "Arrêté", "Contrat"],
@@ -159,6 +182,9 @@ class Faults(BaseModel):
     reject_next: int = 0
     never_next: int = 0
     external_refuse_next: int = 0  # the next N external signers refuse to sign
+    # A folder creation takes that long once its request is read (document conversion on a busy
+    # server), and completes even when the client has gone away meanwhile.
+    create_delay: float = 0.0
     match: str | None = None
 
 
@@ -191,6 +217,7 @@ class SimType(Named):
 class SimTenant(Named):
     desks: list[Named] = field(default_factory=list)
     types: list[SimType] = field(default_factory=list)
+    signer_desk_id: str = ""
 
 
 @dataclass
@@ -313,6 +340,8 @@ def parse_folder_premis(data: bytes) -> ParsedPremis:
     name = _text(entity, "originalName")
     if not name:
         raise ApiError(400, "the intellectualEntity originalName (folder name) is required")
+    if not 2 <= len(name) <= 255:  # FolderRepresentation.name: 2 to 255 characters
+        raise ApiError(400, "the folder name must be 2 to 255 characters long")
     props = significant_properties(entity)
     reserved = {k: v for k, v in props if k.startswith("i_Parapheur_reserved_")}
     if not reserved.get(RESERVED_TYPE) or not reserved.get(RESERVED_SUBTYPE):
@@ -373,6 +402,7 @@ class Simulator:
         self.folders: dict[str, SimFolder] = {}
         self.counter = 0
         self.duplicates = 0
+        self.creating = 0  # creations under way (admin view)
         self.clock_offset = 0.0
         self.faults = Faults()
         self.tokens: dict[str, float] = {}
@@ -399,10 +429,12 @@ class Simulator:
 
     def _build_tenant(self, conf: TenantSettings) -> SimTenant:
         tid = self._uuid(f"tenant:{conf.name}")
+        desks = conf.desks + ([] if conf.signer_desk in conf.desks else [conf.signer_desk])
         return SimTenant(
             id=tid,
             name=conf.name,
-            desks=[Named(self._uuid(f"desk:{tid}:{d}"), d) for d in conf.desks],
+            desks=[Named(self._uuid(f"desk:{tid}:{d}"), d) for d in desks],
+            signer_desk_id=self._uuid(f"desk:{tid}:{conf.signer_desk}"),
             types=[
                 SimType(
                     id=self._uuid(f"type:{tid}:{t}"),
@@ -460,11 +492,14 @@ class Simulator:
         raise ApiError(400, f"unknown type {ref!r}")
 
     def folder(self, tenant_id: str, desk_id: str, folder_id: str) -> SimFolder:
+        """A folder as seen from a desk: the one that created it, or the one where it waits."""
         self.desk(tenant_id, desk_id)
         folder = self.folders.get(folder_id)
-        if folder is None or folder.deleted or folder.desk_id != desk_id:
+        if folder is None or folder.deleted or folder.tenant_id != tenant_id:
             raise ApiError(404, f"folder {folder_id} not found")
         self.advance(folder)
+        if desk_id not in (folder.desk_id, self.waiting_desk(folder)):
+            raise ApiError(404, f"folder {folder_id} not found")
         return folder
 
     # workflow
@@ -544,11 +579,10 @@ class Simulator:
                 f"uploaded documents {sorted(uploads)} do not match "
                 f"the PREMIS files {sorted(declared)}",
             )
-        live = (f for f in self.folders.values() if not f.deleted and f.desk_id == desk.id)
-        if any(f.name == parsed.name for f in live):
+        # No refusal of a name already used: the real API documents none (no 409), so a second
+        # folder is created. The admin view counts them.
+        if any(f.name == parsed.name and f.desk_id == desk.id for f in self.folders.values()):
             self.duplicates += 1
-            self.save()
-            raise ApiError(409, f"a folder named {parsed.name!r} already exists on this desk")
         now = self.now()
         external = self._external(subtype.name, parsed)
         folder = SimFolder(
@@ -632,6 +666,28 @@ class Simulator:
             return "DRAFT"
         return "PENDING"
 
+    def waiting_desk(self, folder: SimFolder) -> str:
+        """Where the folder waits: a started one on the signer's desk, a draft, finished or
+        rejected one back on the desk that created it (where the ARCHIVE / DELETE task is)."""
+        if self.state(folder) == "PENDING":
+            return self.tenant(folder.tenant_id).signer_desk_id
+        return folder.desk_id
+
+    def listed_in(self, folder: SimFolder, desk_id: str, state: str) -> bool:
+        """Whether ``GET …/desk/{desk_id}/{state}`` lists the folder."""
+        if folder.deleted:
+            return False
+        current = self.state(folder)
+        if state in ("PENDING", "LATE"):
+            on_desk = current == "PENDING" and self.waiting_desk(folder) == desk_id
+            return on_desk and (state == "PENDING" or self.is_late(folder))
+        if folder.desk_id != desk_id:
+            return False  # DRAFT, FINISHED, REJECTED and RETRIEVABLE are the creating desk's
+        if state == "RETRIEVABLE":  # UNDO is possible while the first step after START waits
+            first_step = next(i for i, e in enumerate(folder.events) if e.type == "START") + 1
+            return current == "PENDING" and len(folder.events) == first_step + 1
+        return current == state  # DELEGATED: no delegation is simulated, never listed
+
     def is_late(self, folder: SimFolder) -> bool:
         if not folder.due_date or self.state(folder) != "PENDING":
             return False
@@ -650,19 +706,27 @@ class Simulator:
 
     # renderings
 
+    def folder_representation(self, folder: SimFolder) -> dict[str, Any]:
+        """A listing item: ``FolderRepresentation`` has ``id``, ``name``, ``dueDate``, ``metadata``."""
+        return {
+            "id": folder.id,
+            "name": folder.name,
+            "dueDate": folder.due_date,
+            "metadata": dict(folder.properties),
+        }
+
     def folder_json(self, folder: SimFolder) -> dict[str, Any]:
+        """The admin view of a folder (more than the API shows)."""
         tenant = self.tenant(folder.tenant_id)
         typ = self.type_(tenant, folder.type_id)
         subtype = next(s for s in typ.subtypes if s.id == folder.subtype_id)
         return {
-            "id": folder.id,
-            "name": folder.name,
+            **self.folder_representation(folder),
             "state": "DELETED" if folder.deleted else self.state(folder),
             "type": {"id": typ.id, "name": typ.name},
             "subtype": {"id": subtype.id, "name": subtype.name},
             "creationDate": iso(folder.created_at),
-            "dueDate": folder.due_date,
-            "metadata": dict(folder.properties),
+            "waiting_desk_id": None if folder.deleted else self.waiting_desk(folder),
         }
 
     def premis(self, folder: SimFolder) -> bytes:
@@ -727,7 +791,8 @@ class Simulator:
 
     def signed_main(self, folder: SimFolder, doc: SimDocument) -> bytes:
         """The main document as the ZIP gives it once the folder is FINISHED: a PDF PAdES-signed,
-        a PES of a HELIOS folder XAdES-signed (per Bordereau, or on the root, protocols §3.2)."""
+        a PES of a HELIOS folder XAdES-signed (per Bordereau, or on the root:
+        ``connectors/signature/xades.py``)."""
         if self.state(folder) != "FINISHED":
             return doc.data
         if doc.id not in folder.signed:
@@ -857,6 +922,33 @@ def _error(status: int, message: str, path: str) -> JSONResponse:
         "path": path,
     }
     return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _still_since(sim: Simulator, folder: SimFolder) -> float:
+    return max((e.date for e in folder.events if e.date is not None), default=folder.created_at)
+
+
+def _start_date(sim: Simulator, folder: SimFolder) -> float:
+    return next((e.date for e in folder.events if e.type == "START" and e.date), 0.0)
+
+
+# FolderSortBy (libriciel/iparapheur-v5-api-php lib/Model/FolderSortBy.php), sorted as strings or
+# timestamps so that every key compares.
+SORT_KEYS: dict[str, Any] = {
+    "VALIDATION_START_DATE": _start_date,
+    "CREATION_DATE": lambda sim, f: f.created_at,
+    "STILL_SINCE_DATE": _still_since,
+    "LATE_DATE": lambda sim, f: f.due_date or "",
+    "END_DATE": _still_since,
+    "TASK_ID": lambda sim, f: f.events[-1].task_id,
+    "FOLDER_ID": lambda sim, f: f.id,
+    "FOLDER_NAME": lambda sim, f: f.name,
+    "TYPE_ID": lambda sim, f: f.type_id,
+    "TYPE_NAME": lambda sim, f: sim.type_(sim.tenant(f.tenant_id), f.type_id).name,
+    "SUBTYPE_ID": lambda sim, f: f.subtype_id,
+    "SUBTYPE_NAME": lambda sim, f: sim.folder_json(f)["subtype"]["name"],
+    "ACTION_TYPE": lambda sim, f: f.events[-1].type,
+}
 
 
 def _page(items: list[Any], page: int, size: int) -> dict[str, Any]:
@@ -995,8 +1087,14 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
 
     @app.post(folder_path, status_code=201)
     async def create_folder(
-        tenant_id: str, desk_id: str, request: Request, auto_start: bool = False
+        tenant_id: str,
+        desk_id: str,
+        request: Request,
+        auto_start: Annotated[bool, Query(alias="autoStart")] = True,
     ) -> JSONResponse:
+        # The wire names of the real API: query parameter `autoStart` (true when absent; any
+        # other spelling is ignored, as Spring ignores unknown parameters) and the repeated
+        # file part `documents`.
         sim.desk(tenant_id, desk_id)
         form = await request.form()
         premis_part = form.get("folder")
@@ -1008,15 +1106,26 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
             premis_bytes = premis_part.encode("utf-8")
         parsed = parse_folder_premis(premis_bytes)
         uploads: dict[str, tuple[bytes, str]] = {}
-        for part in form.getlist("documents[]") + form.getlist("documents"):
+        for part in form.getlist("documents"):
             if not isinstance(part, UploadFile) or not part.filename:
                 raise ApiError(400, "documents must be file parts with a file name")
             if part.filename in uploads:
                 raise ApiError(400, f"document {part.filename!r} uploaded twice")
             media_type = part.content_type or "application/octet-stream"
             uploads[part.filename] = (await part.read(), media_type)
-        folder = sim.create_folder(tenant_id, desk_id, parsed, uploads, auto_start)
-        return JSONResponse({"id": folder.id, "name": folder.name}, status_code=201)
+
+        async def create() -> SimFolder:
+            sim.creating += 1
+            try:
+                if sim.faults.create_delay > 0:
+                    await asyncio.sleep(sim.faults.create_delay)
+                return sim.create_folder(tenant_id, desk_id, parsed, uploads, auto_start)
+            finally:
+                sim.creating -= 1
+
+        # Shielded: a request read in full is carried out even if its client disconnects.
+        folder = await asyncio.shield(asyncio.ensure_future(create()))
+        return JSONResponse(sim.folder_representation(folder), status_code=201)
 
     @app.put(f"{folder_path}/{{folder_id}}/task/{{task_id}}/start")
     async def start_task(
@@ -1053,20 +1162,37 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
 
     @app.get(f"{API}/tenant/{{tenant_id}}/desk/{{desk_id}}/{{state}}")
     async def list_by_state(
-        tenant_id: str, desk_id: str, state: str, page: int = 0, size: int | None = None
+        tenant_id: str,
+        desk_id: str,
+        state: str,
+        type_id: Annotated[str | None, Query(alias="typeId")] = None,
+        subtype_id: Annotated[str | None, Query(alias="subtypeId")] = None,
+        page: int = 0,
+        size: int | None = None,
+        sort: Annotated[list[str] | None, Query()] = None,
     ) -> dict[str, Any]:
+        """The folders waiting on this desk in this state; filtered by type and subtype only
+        (the standard API has no filter by name or metadata)."""
         sim.desk(tenant_id, desk_id)
-        state = state.upper()
         if state not in STATES:
             raise ApiError(400, f"unknown state {state!r}, expected one of {', '.join(STATES)}")
-        items = []
+        folders = []
         for folder in sim.folders.values():
-            if folder.deleted or folder.desk_id != desk_id:
+            if folder.deleted or folder.tenant_id != tenant_id:
+                continue
+            if type_id is not None and folder.type_id != type_id:
+                continue
+            if subtype_id is not None and folder.subtype_id != subtype_id:
                 continue
             sim.advance(folder)
-            current = sim.state(folder)
-            if current == state or (state == "LATE" and sim.is_late(folder)):
-                items.append(sim.folder_json(folder))
+            if sim.listed_in(folder, desk_id, state):
+                folders.append(folder)
+        for criterion in reversed(sort or []):  # the first criterion sorts last: it wins
+            key, _, direction = criterion.partition(",")
+            if key not in SORT_KEYS or direction.lower() not in ("", "asc", "desc"):
+                raise ApiError(400, f"invalid sort {criterion!r}: <{'|'.join(SORT_KEYS)}>,<asc|desc>")
+            folders.sort(key=lambda f, k=key: SORT_KEYS[k](sim, f), reverse=direction.lower() == "desc")
+        items = [sim.folder_representation(f) for f in folders]
         return _page(items, page, size_or_default(size))
 
     # -- admin -----------------------------------------------------------------------------
@@ -1089,7 +1215,7 @@ def create_app(settings: IparapheurSimSettings) -> FastAPI:
                 external=folder.external,
             )
             folders.append(info)
-        return {"folders": folders, "duplicates": sim.duplicates}
+        return {"folders": folders, "duplicates": sim.duplicates, "creating": sim.creating}
 
     @app.get("/_admin/faults")
     async def admin_get_faults() -> Faults:

@@ -1,4 +1,11 @@
-"""AsalaeConnector against the As@lae simulator running as a real HTTP server."""
+"""AsalaeConnector against the As@lae simulator running as a real HTTP server.
+
+Facts relied on: Pastell's calls (libriciel/pastell connecteur/as@lae-rest/AsalaeREST.php); the
+real server's HTTP 500 "Transfert en cours de traitement" while a reply is pending
+(PatPercot/cd56-connecteur-asalae src/main/java/fr/morbihan/patrickpercot/cd56_connecteur_asalae/
+AsalaeConnector.java). No public source shows the answer for an unknown transfer, nor the words of
+a refused second POST: the connector reads the Acknowledgement back, and its not-found answer is
+an option."""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from connectors.base import (
     PermanentConnectorError,
     StageJob,
 )
+from connectors.registry import ConnectorRegistry
 from connectors.sae.asalae import AsalaeConnector
 from schemas.seda.transfer import (
     parse_archive_transfer,
@@ -53,10 +61,11 @@ def admin(server, method: str, path: str, **kwargs: Any) -> Any:
 async def connector_for():
     made: list[AsalaeConnector] = []
 
-    def make(server, password: str = "pastell", timeout: float = 10.0, originating: str = "210600235") -> AsalaeConnector:
+    def make(server, password: str = "pastell", timeout: float = 10.0, originating: str = "210600235",
+             **options: Any) -> AsalaeConnector:
         connector = AsalaeConnector(server.base_url, "pastell", password, archival_agency="FRAD006",
                                     transferring_agency="210600235", originating_agency=originating,
-                                    archival_agreement="ACCORD-ACTES", timeout=timeout)
+                                    archival_agreement="ACCORD-ACTES", timeout=timeout, **options)
         made.append(connector)
         return connector
 
@@ -133,17 +142,87 @@ async def test_500_then_success_without_duplicate(start_asalae, connector_for) -
     assert view["duplicates"] == 0 and len(view["transfers"]) == 1
 
 
-async def test_lost_answer_found_by_lookup_and_resubmit_tolerated(start_asalae, connector_for) -> None:
+async def test_lost_answer_settled_by_the_acknowledgement(start_asalae, connector_for) -> None:
+    """The transfer is received but the answer times out: the Acknowledgement read back says it
+    got through, so `submit` succeeds without sending it again."""
     server = start_asalae()
-    connector = connector_for(server, timeout=0.5)
-    admin(server, "POST", "/_admin/faults", json={"timeout_next": 1, "timeout_seconds": 2})
-    with pytest.raises(ConnectorError):
-        await connector.submit(job())
+    connector = connector_for(server, timeout=1)
+    admin(server, "POST", "/_admin/faults", json={"timeout_next": 1, "timeout_seconds": 3})
+    remote_id, outputs = await connector.submit(job())
+    assert remote_id == job().reference and [o.role for o in outputs] == ["seda_transfer"]
     assert await connector.lookup(job()) == job().reference
-    # a runner that resubmits anyway gets the same reference back, counted as a duplicate
+    view = admin(server, "GET", "/_admin/transfers")
+    assert view["duplicates"] == 0 and len(view["transfers"]) == 1
+
+
+async def test_a_refused_second_post_is_decided_by_the_acknowledgement(start_asalae, connector_for) -> None:
+    """A runner that posts again anyway gets some 400 (whose words the client does not read):
+    the Acknowledgement of our MessageIdentifier proves the transfer is there."""
+    server = start_asalae()
+    connector = connector_for(server)
+    await connector.submit(job())
     remote_id, _ = await connector.submit(job())
     assert remote_id == job().reference
-    assert admin(server, "GET", "/_admin/transfers")["duplicates"] == 1
+    view = admin(server, "GET", "/_admin/transfers")
+    assert view["duplicates"] == 1 and len(view["transfers"]) == 1  # the POST was counted, not stored
+
+
+async def test_a_refusal_without_acknowledgement_is_permanent(start_asalae, connector_for) -> None:
+    server = start_asalae(max_attachment_size=10)
+    connector = connector_for(server)
+    with pytest.raises(PermanentConnectorError, match="HTTP 400.*trop volumineuse"):
+        await connector.submit(job())
+    assert admin(server, "GET", "/_admin/transfers")["transfers"] == []
+
+
+async def test_pending_reply_is_the_real_500(start_asalae, connector_for) -> None:
+    """HTTP 500 "Transfert en cours de traitement" is pending; any other 500 is a retryable error."""
+    server = start_asalae(reply_delay=60)
+    connector = connector_for(server)
+    await connector.submit(job())
+    assert (await connector.poll(job(), job().reference)).status == "pending"
+    admin(server, "POST", "/_admin/faults", json={"fail_next": 1})
+    with pytest.raises(ConnectorError) as info:
+        await connector.poll(job(), job().reference)
+    assert not isinstance(info.value, PermanentConnectorError) and "HTTP 500" in str(info.value)
+    with pytest.raises(ConnectorError, match="does not know"):
+        await connector.poll(job(), "jamais-recu")  # the configured not-found answer (404)
+    admin(server, "POST", "/_admin/clock/advance", json={"seconds": 60})
+    assert (await connector.poll(job(), job().reference)).status == "done"
+
+
+async def test_not_found_answer_of_a_lookup_is_configurable(start_asalae, connector_for) -> None:
+    """Against an As@lae that answers "en cours" even for a transfer it never received, the
+    default connector will not guess (it would risk a second transfer, or none); configured with
+    that answer, it sends, finds the transfer back, and waits for the reply."""
+    server = start_asalae(unknown_transfer_status=500, unknown_transfer_text="Transfert en cours de traitement",
+                          reply_delay=60)
+    default = connector_for(server)
+    with pytest.raises(ConnectorError, match="lookup_not_found_status=500") as info:
+        await default.lookup(job())
+    assert not isinstance(info.value, PermanentConnectorError)
+
+    configured = connector_for(server, lookup_not_found_status=500,
+                               lookup_not_found_text="Transfert en cours de traitement")
+    assert await configured.lookup(job()) is None
+    await configured.submit(job())
+    assert await configured.lookup(job()) == job().reference
+    assert (await configured.poll(job(), job().reference)).status == "pending"
+    admin(server, "POST", "/_admin/clock/advance", json={"seconds": 60})
+    assert (await configured.poll(job(), job().reference)).status == "done"
+
+    strict = connector_for(start_asalae(), lookup_not_found_status=500)  # this As@lae says 404
+    with pytest.raises(PermanentConnectorError, match="HTTP 404"):
+        await strict.lookup(job())
+
+
+def test_registry_passes_the_lookup_options() -> None:
+    cfg = {"sae": {"kind": "asalae", "url": "http://127.0.0.1:9", "originating_agency": "210600235",
+                   "lookup_not_found_status": 500, "lookup_not_found_text": "Transfert en cours de traitement"}}
+    connector = ConnectorRegistry("http://127.0.0.1:9").get("sae", cfg)
+    assert isinstance(connector, AsalaeConnector)
+    assert (connector.lookup_not_found_status, connector.lookup_not_found_text) == (
+        500, "Transfert en cours de traitement")
 
 
 async def test_malformed_reply_is_retryable(start_asalae, connector_for) -> None:

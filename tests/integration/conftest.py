@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,17 @@ COLLECTIVITES = {
     "491011698": ("CC i-Parapheur", "034", "3", "44", "iparapheur"),
     "755800646": ("Collectivité PES", "075", "1", "31", "pades"),  # IdColl of the real PES sample
 }
+
+
+def until(probe: Callable[[], Any], what: str, timeout: float = 90, interval: float = 0.3) -> Any:
+    """Wait for `probe` to return something true, and return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Bus:

@@ -4,7 +4,6 @@ pipeline: Tansu broker, simulators (S²low, i-Parapheur, As@lae), API and worker
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
@@ -17,7 +16,7 @@ from lxml import etree
 
 from connectors.signature.pdf import make_pdf
 from schemas.xml import validate
-from tests.integration.conftest import Bus, start_bus
+from tests.integration.conftest import Bus, start_bus, until
 from tests.pastell.smoke import NAMES, check, smoke_sequence
 
 NO_SIGNATURE = "214400152"
@@ -54,16 +53,6 @@ class Connector:
 
 def client(bus: Bus, siren: str, url: str) -> Connector:
     return Connector(bus, siren, url)
-
-
-def until(probe: Callable[[], Any], what: str, timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def numero() -> str:

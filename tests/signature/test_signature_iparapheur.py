@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 import zipfile
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from connectors.simulators.iparapheur import (
     create_app,
     parse_folder_premis,
 )
+from connectors.simulators.server import ServerThread
 
 TOKEN = "/auth/realms/api/protocol/openid-connect/token"
 
@@ -48,12 +51,19 @@ async def poll_until_final(connector: IparapheurConnector, job, remote_id: str) 
     raise AssertionError("folder never left pending")
 
 
+def folders(server) -> list[dict]:  # type: ignore[no-untyped-def]
+    return server.admin("GET", "/_admin/folders").json()["folders"]
+
+
 async def test_folder_signed(simulator, sim_settings, make_job) -> None:  # type: ignore[no-untyped-def]
+    """`submit` creates a draft (autoStart=false) and returns its id; the first poll starts it."""
     connector = connector_for(simulator, sim_settings)
     job = make_job("actes:doc-1:signature:1")
     assert await connector.lookup(job) is None
     remote_id, produced = await connector.submit(job)
     assert produced == []
+    (draft,) = folders(simulator)
+    assert (draft["id"], draft["state"], draft["events"]) == (remote_id, "DRAFT", ["CREATE", "START"])
 
     result = await poll_until_final(connector, job, remote_id)
     assert result.status == "done"
@@ -88,7 +98,7 @@ async def test_folder_rejected_by_pattern(simulator, sim_settings, make_job) -> 
     assert result.status == "rejected"
     assert result.reason == sim_settings.reject_reason
     assert result.fields["rejected_by"] == sim_settings.signer_common_name
-    (folder,) = simulator.admin("GET", "/_admin/folders").json()["folders"]
+    (folder,) = folders(simulator)
     assert folder["state"] == "REJECTED" and folder["events"][-2:] == ["REJECT", "DELETE"]
     await connector.aclose()
 
@@ -107,53 +117,108 @@ async def test_rejected_by_metadata_and_admin(simulator, sim_settings, make_job)
 
 
 async def test_survives_one_injected_500(simulator, sim_settings, make_job) -> None:  # type: ignore[no-untyped-def]
+    """A 500 answered before anything was made: nothing is listed, so the error is retryable."""
     connector = connector_for(simulator, sim_settings)
     job = make_job("actes:doc-2:signature:1")
     simulator.admin("POST", "/_admin/faults", json={"fail_next": 1, "match": "POST /api/"})
     with pytest.raises(ConnectorError) as excinfo:
         await connector.submit(job)
     assert not isinstance(excinfo.value, PermanentConnectorError)
-    assert await connector.lookup(job) is None  # the 500 came before any effect
+    assert await connector.lookup(job) is None
     remote_id, _ = await connector.submit(job)
     assert (await poll_until_final(connector, job, remote_id)).status == "done"
     assert simulator.admin("GET", "/_admin/folders").json()["duplicates"] == 0
     await connector.aclose()
 
 
-async def test_lost_answer_then_lookup_no_duplicate(simulator, sim_settings, make_job) -> None:  # type: ignore[no-untyped-def]
-    """The folder is created but the answer is lost: lookup finds it, poll starts and completes it."""
+async def test_lost_answer_is_settled_from_the_draft_listing(simulator, sim_settings, make_job) -> None:  # type: ignore[no-untyped-def]
+    """The folder is made but a 500 comes back: `submit` finds the draft of its name and returns
+    it; after a restart `lookup` finds it the same way, and poll starts it. One folder in all."""
     connector = connector_for(simulator, sim_settings)
     job = make_job("actes:doc-3:signature:1")
-    simulator.admin("POST", "/_admin/faults", json={"fail_after_next": 1, "match": "/folder"})
-    with pytest.raises(ConnectorError):
-        await connector.submit(job)
+    simulator.admin("POST", "/_admin/faults", json={"fail_after_next": 1, "match": "POST /api/"})
+    remote_id, _ = await connector.submit(job)
+    (folder,) = folders(simulator)
+    assert folder["id"] == remote_id and folder["state"] == "DRAFT"
 
     fresh = connector_for(simulator, sim_settings)  # as after a restart of the bus
-    remote_id = await fresh.lookup(job)
-    assert remote_id is not None
-    (folder,) = simulator.admin("GET", "/_admin/folders").json()["folders"]
-    assert folder["id"] == remote_id and folder["state"] == "DRAFT"
+    assert await fresh.lookup(job) == remote_id
     first = await fresh.poll(job, remote_id)  # starts the draft
     assert first.status == "pending"
+    assert await fresh.lookup(job) is None  # started: it left the DRAFT list
     assert (await poll_until_final(fresh, job, remote_id)).status == "done"
     assert simulator.admin("GET", "/_admin/folders").json()["duplicates"] == 0
     await connector.aclose()
     await fresh.aclose()
 
 
-async def test_lookup_finds_existing_folder(simulator, sim_settings, make_job) -> None:  # type: ignore[no-untyped-def]
-    simulator.admin("POST", "/_admin/faults", json={"never_next": 1})  # keep it pending
+async def test_a_second_creation_makes_a_second_folder_and_lookup_hands_it_over(simulator, sim_settings, make_job) -> None:  # type: ignore[no-untyped-def]
+    """No 409: the server makes a namesake (createFolder documents 201, 401, 403, 404 and 406
+    only, libriciel/iparapheur-v5-api-php lib/Api/FolderApi.php). Two drafts of our name cannot
+    be told apart: `lookup` refuses to choose and names both, for an operator."""
     connector = connector_for(simulator, sim_settings)
     job = make_job("actes:doc-4:signature:1")
-    remote_id, _ = await connector.submit(job)
-    assert (await connector.poll(job, remote_id)).status == "pending"
-    assert await connector_for(simulator, sim_settings).lookup(job) == remote_id
-    assert await connector.lookup(make_job("actes:doc-5:signature:1")) is None
-    assert simulator.admin("GET", "/_admin/folders").json()["duplicates"] == 0
+    first, _ = await connector.submit(job)
+    second, _ = await connector.submit(job)
+    assert first != second
+    admin = simulator.admin("GET", "/_admin/folders").json()
+    assert admin["duplicates"] == 1 and [f["state"] for f in admin["folders"]] == ["DRAFT", "DRAFT"]
+    with pytest.raises(PermanentConnectorError) as excinfo:
+        await connector.lookup(job)
+    reason = str(excinfo.value)
+    assert "2 draft folders" in reason and job.reference in reason
+    assert first in reason and second in reason and "replay" in reason
+    await connector.aclose()
 
-    # A blind re-submit gets a 409, which the connector resolves to the same folder.
-    assert (await connector.submit(job))[0] == remote_id
-    assert simulator.admin("GET", "/_admin/folders").json()["duplicates"] == 1
+
+async def test_lookup_matches_exact_name_type_and_subtype(simulator, sim_settings, make_job) -> None:  # type: ignore[no-untyped-def]
+    """The DRAFT listing is filtered by typeId/subtypeId; the name is compared exactly."""
+    arrete = connector_for(simulator, sim_settings, subtype_name="Arrêté")
+    job = make_job("actes:doc-5:signature:1")
+    other_subtype, _ = await arrete.submit(job)
+    await arrete.submit(make_job("actes:doc-5:signature:10"))  # a longer name, same prefix
+    connector = connector_for(simulator, sim_settings)
+    assert await connector.lookup(job) is None
+    assert await arrete.lookup(job) == other_subtype
+    await arrete.aclose()
+    await connector.aclose()
+
+
+async def test_creation_without_answer_goes_to_an_operator(start_simulator, tmp_path, make_job) -> None:  # type: ignore[no-untyped-def]
+    """The creation outlives the client's timeout: no draft is listed yet, so the outcome is
+    unknown. Nothing is sent again; the error names the folder and says what to do. Once it has
+    landed, the replay's lookup takes it, and the document goes on with that one folder."""
+    settings = IparapheurSimSettings(data_dir=tmp_path)
+    server = start_simulator(settings)
+    server.admin("POST", "/_admin/faults", json={"create_delay": 4})
+    connector = connector_for(server, settings, timeout=1)
+    job = make_job("actes:doc-15:signature:1")
+    with pytest.raises(PermanentConnectorError) as excinfo:
+        await connector.submit(job)
+    reason = str(excinfo.value)
+    assert job.reference in reason and "no draft of that name is listed" in reason
+    assert "Not sent again" in reason and "Secrétariat général" in reason
+    assert folders(server) == []  # still being created
+
+    server.admin("POST", "/_admin/faults", json={"create_delay": 0})
+    deadline = time.monotonic() + 10
+    while not folders(server) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    remote_id = await connector.lookup(job)  # what the replay does first
+    assert remote_id is not None
+    assert (await poll_until_final(connector, job, remote_id)).status == "done"
+    assert len(folders(server)) == 1 and server.admin("GET", "/_admin/folders").json()["duplicates"] == 0
+    await connector.aclose()
+
+
+async def test_gateway_timeout_on_creation_goes_to_an_operator(start_simulator, tmp_path, make_job) -> None:  # type: ignore[no-untyped-def]
+    """A 504: the server behind the gateway may still be working. Nothing listed: an operator."""
+    settings = IparapheurSimSettings(data_dir=tmp_path, hang_seconds=0.2)
+    server = start_simulator(settings)
+    server.admin("POST", "/_admin/faults", json={"timeout_next": 1, "match": "POST /api/"})
+    connector = connector_for(server, settings)
+    with pytest.raises(PermanentConnectorError, match="HTTP 504"):
+        await connector.submit(make_job("actes:doc-16:signature:1"))
     await connector.aclose()
 
 
@@ -215,7 +280,11 @@ async def test_delay_paging_and_virtual_clock(start_simulator, tmp_path, make_jo
     server = start_simulator(settings)
     connector = connector_for(server, settings)  # tenant and desk are on page 2 (size capped to 1)
     job = make_job("actes:doc-12:signature:1")
+    await connector.submit(make_job("actes:doc-12:signature:0"))  # a draft before ours: 2 pages
     remote_id, _ = await connector.submit(job)
+    assert await connector.lookup(job) == remote_id
+    result = await connector.poll(job, remote_id)
+    assert result.status == "pending" and result.fields["current_step"] == "START"  # started now
     result = await connector.poll(job, remote_id)
     assert result.status == "pending" and result.fields["current_step"] == "SIGNATURE"
     server.admin("POST", "/_admin/advance", json={"seconds": 3601})
@@ -227,6 +296,7 @@ async def test_zip_layout(simulator, sim_settings, make_job) -> None:  # type: i
     connector = connector_for(simulator, sim_settings)
     job = make_job("actes:doc-13:signature:1")
     remote_id, _ = await connector.submit(job)
+    await connector.poll(job, remote_id)  # starts it
     ids = await connector._resolve()
     path = f"/api/standard/v1/tenant/{ids.tenant}/desk/{ids.desk}/folder/{remote_id}/zip"
     response = await connector._request("GET", path)
@@ -256,7 +326,7 @@ async def test_premis_with_doctype_is_refused(simulator, sim_settings) -> None: 
         response = await client.post(
             f"/api/standard/v1/tenant/{tenant}/desk/{desk}/folder",
             headers=headers,
-            files=[("folder", ("premis.xml", evil, "application/xml")), ("documents[]", ("a.pdf", make_pdf("a"), "application/pdf"))],
+            files=[("folder", ("premis.xml", evil, "application/xml")), ("documents", ("a.pdf", make_pdf("a"), "application/pdf"))],
         )
     assert response.status_code == 400 and "DOCTYPE" in response.json()["message"]
 
@@ -302,4 +372,19 @@ async def test_works_mounted_under_a_prefix(serve_app, tmp_path, make_job) -> No
         await connector.submit(job)
     remote_id, _ = await connector.submit(job)
     assert (await poll_until_final(connector, job, remote_id)).status == "done"
+    await connector.aclose()
+
+
+async def test_unreachable_server_is_retryable_not_an_operator_case(tmp_path, make_job) -> None:  # type: ignore[no-untyped-def]
+    """A creation that cannot connect never left: a plain retry, not an uncertain outcome."""
+    settings = IparapheurSimSettings(data_dir=tmp_path)
+    server = ServerThread(create_app(settings))
+    server.start()
+    connector = connector_for(server, settings)
+    job = make_job("actes:doc-17:signature:1")
+    assert await connector.lookup(job) is None  # token and ids resolved
+    server.stop()
+    with pytest.raises(ConnectorError, match="unreachable") as excinfo:
+        await connector.submit(job)
+    assert not isinstance(excinfo.value, PermanentConnectorError)
     await connector.aclose()

@@ -1,4 +1,9 @@
-"""The As@lae simulator over real HTTP: auth, SEDA 2.1 checks, messages, refusals, faults."""
+"""The As@lae simulator over real HTTP: auth, SEDA 2.1 checks, messages, refusals, faults.
+
+While a message is not ready the real server answers HTTP 500 "Transfert en cours de traitement"
+(PatPercot/cd56-connecteur-asalae src/main/java/fr/morbihan/patrickpercot/cd56_connecteur_asalae/
+AsalaeConnector.java compares the body with that text); what it answers for a transfer it never
+received, or to a second POST of a transfer id, no public source shows."""
 
 from __future__ import annotations
 
@@ -66,7 +71,8 @@ def test_transfer_ack_and_reply(start_asalae) -> None:
         assert ack.status_code == 200
         validate_seda21(ack.content)
         assert parse_acknowledgement(ack.content)["message_received_identifier"] == "DOC1-sae-1"
-        assert client.get(message_path("ArchiveTransferReply", "210600235", "DOC1-sae-1")).status_code == 404
+        pending = client.get(message_path("ArchiveTransferReply", "210600235", "DOC1-sae-1"))
+        assert (pending.status_code, pending.text) == (500, "Transfert en cours de traitement")
         client.post("/_admin/clock/advance", json={"seconds": 60})
         atr = client.get(message_path("ArchiveTransferReply", "210600235", "DOC1-sae-1"))
         validate_seda21(atr.content)
@@ -110,13 +116,34 @@ def test_invalid_transfers_get_400(start_asalae) -> None:
         assert client.get("/_admin/transfers").json()["transfers"] == []
 
 
+def test_acknowledgement_pending_and_unknown_transfer_answers(start_asalae) -> None:
+    server = start_asalae(ack_delay=30)
+    with httpx.Client(base_url=server.base_url, auth=AUTH) as client:
+        unknown = client.get(message_path("Acknowledgement", "210600235", "JAMAIS"))
+        assert (unknown.status_code, unknown.text) == (404, "message introuvable")
+        assert post(client, transfer(), tar()).status_code == 200
+        ack = client.get(message_path("Acknowledgement", "210600235", "DOC1-sae-1"))
+        assert (ack.status_code, ack.text) == (500, "Transfert en cours de traitement")
+    server = start_asalae(unknown_transfer_status=500, unknown_transfer_text="Transfert en cours de traitement")
+    with httpx.Client(base_url=server.base_url, auth=AUTH) as client:
+        unknown = client.get(message_path("ArchiveTransferReply", "210600235", "JAMAIS"))
+        assert (unknown.status_code, unknown.text) == (500, "Transfert en cours de traitement")
+
+
 def test_duplicate_transfer_counted(start_asalae) -> None:
     server = start_asalae()
     with httpx.Client(base_url=server.base_url, auth=AUTH) as client:
         assert post(client, transfer(), tar()).status_code == 200
-        assert post(client, transfer(), tar()).status_code == 400
+        again = post(client, transfer(), tar())
+        assert again.status_code == 400 and "déjà" not in again.text  # no source shows its words
         view = client.get("/_admin/transfers").json()
         assert view["duplicates"] == 1 and len(view["transfers"]) == 1
+    server = start_asalae(duplicate_transfers="accept")
+    with httpx.Client(base_url=server.base_url, auth=AUTH) as client:
+        assert post(client, transfer(), tar()).status_code == 200
+        assert post(client, transfer(), tar()).status_code == 200
+        view = client.get("/_admin/transfers").json()
+        assert view["duplicates"] == 1 and len(view["transfers"]) == 2
 
 
 def test_faults_and_malformed(start_asalae) -> None:

@@ -1,0 +1,20 @@
+"""Merge the branches of round 3: the effects' intent facts (S²low recovery) and the Pastell
+administration tables.
+
+Revision ID: 0006_merge_round_3
+"""
+
+from __future__ import annotations
+
+revision = "0006_merge_round_3"
+down_revision = ("0005_effect_intent", "0005_pastell_admin")
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
