@@ -28,6 +28,7 @@ from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
+from bus.store.throttle import Throttle
 from connectors import console
 from connectors.inbound import (
     annulation,
@@ -46,6 +47,7 @@ from connectors.inbound.auth import (
     require_role,
     require_scope,
 )
+from connectors.inbound.headers import SecurityHeaders
 from connectors.inbound.views import DocumentView, document_view
 from schemas.errors import SchemaError
 from schemas.siren import is_valid_siren
@@ -71,6 +73,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app = FastAPI(title="dematbus", version="0.1.0", lifespan=lifespan,
                   description="Deposit documents (ACTES…) and follow them to the préfecture and the archive.")
     app.state.store = store
+    app.state.throttle = Throttle(store, limit=settings.auth_fail_limit, window=settings.auth_fail_window,
+                                  lockout=settings.auth_lockout)
+    app.add_middleware(SecurityHeaders)
     app.include_router(operations.router)
     app.include_router(reports.router)
     app.include_router(batches.router)
@@ -84,7 +89,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(SchemaError)
     async def _schema_error(_: Request, exc: SchemaError) -> JSONResponse:

@@ -14,7 +14,6 @@ from bus.config import Settings
 from bus.deposits import Depositor
 from bus.store.db import Store
 from connectors.inbound.pastell import v1, v2
-from connectors.inbound.pastell.auth import LoginThrottle
 from connectors.inbound.pastell.catalog import Catalog
 from connectors.inbound.pastell.context import Pastell
 from connectors.inbound.pastell.documents import Documents
@@ -23,7 +22,7 @@ from connectors.inbound.pastell.paths import PastellPathMiddleware
 
 def mount(app: FastAPI, store: Store, blobs: BlobStore, depositor: Depositor, settings: Settings) -> None:
     documents = Documents(store, blobs, depositor, settings)
-    pastell = Pastell(documents, Catalog(documents), LoginThrottle())
+    pastell = Pastell(documents, Catalog(documents), app.state.throttle)
     app.state.pastell = pastell
     app.add_middleware(PastellPathMiddleware)
     app.include_router(v2.build_router(pastell))

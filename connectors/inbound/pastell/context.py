@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bus.store.models import ApiKey
-from connectors.inbound.pastell.auth import LoginThrottle, authenticate
+from bus.store.throttle import Throttle
+from connectors.inbound.pastell.auth import authenticate
 from connectors.inbound.pastell.catalog import Catalog
 from connectors.inbound.pastell.documents import Documents, Download
 from connectors.inbound.pastell.errors import PastellError
@@ -36,7 +37,7 @@ def stringify(value: Any) -> Any:
 class Pastell:
     documents: Documents
     catalog: Catalog
-    throttle: LoginThrottle
+    throttle: Throttle
 
     async def call(self, request: Request, handler: Callable[[ApiKey, Params], Awaitable[Any]], *,
                    v1: bool = False, status: int = 200) -> Response:
