@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, Header, Request, UploadFile
+from fastapi import FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from bus.batches import BatchDepositor
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
-from bus.flows.definition import flow_names, load_flow
+from bus.flows.definition import STATES, flow_names, load_flow
 from bus.store.apikeys import in_scope
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
@@ -131,6 +131,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             raw_meta = json.loads(metadata)
         except json.JSONDecodeError as exc:
             raise ApiError(422, "invalid_metadata_json", f"Métadonnées JSON illisibles / metadata is not JSON: {exc}")
+        except RecursionError:
+            raise ApiError(422, "invalid_metadata_json", "Métadonnées JSON trop imbriquées / metadata nests too deep") from None
         if not isinstance(raw_meta, dict):
             raise ApiError(422, "invalid_metadata_json", "Les métadonnées doivent être un objet JSON / metadata must be an object")
         if flow in flow_names() and load_flow(flow).batch:
@@ -158,9 +160,17 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             return view.model_copy(update={"metadata": batches.shown_metadata(key, doc)})
 
     @app.get("/api/v1/documents")
-    async def list_documents(key: Key, siren: str | None = None, state: str | None = None,
-                             flow: str | None = None, limit: int = 100) -> dict[str, Any]:
-        query = select(Document).order_by(Document.created_at.desc()).limit(min(limit, 1000))
+    async def list_documents(key: Key, siren: Annotated[str | None, Query(max_length=9)] = None,
+                             state: Annotated[str | None, Query(max_length=30)] = None,
+                             flow: Annotated[str | None, Query(max_length=60)] = None,
+                             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        if siren and not is_valid_siren(siren):
+            raise ApiError(422, "invalid_siren", f"SIREN invalide / invalid SIREN {siren!r}")
+        if state and state not in STATES:
+            raise ApiError(422, "unknown_state", f"État inconnu / unknown state {state!r}")
+        if flow and flow not in flow_names():
+            raise ApiError(422, "unknown_flow", f"Flux inconnu / unknown flow {flow!r}")
+        query = select(Document).order_by(Document.created_at.desc()).limit(limit)
         if siren:
             query = query.where(Document.siren == siren)
         if state:
