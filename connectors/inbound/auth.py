@@ -16,6 +16,9 @@ from bus.store.apikeys import find_key, in_scope
 from bus.store.models import ApiKey
 
 
+SUPPLEMENTARY_ROLES = {"rh"}
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         self.status, self.code, self.message, self.headers = status, code, message, headers
@@ -52,7 +55,15 @@ async def api_key(request: Request, authorization: Annotated[str | None, Header(
     if key is None:
         await throttle.failed("api", client)
         raise ApiError(401, "invalid_api_key", "Clé d'API invalide / invalid API key")
+    if only_supplementary_roles(key):
+        raise ApiError(403, "forbidden_role", "Le rôle rh s'ajoute à un autre rôle / the rh role only adds to "
+                                              "another role (depositor, operator, reporter, admin)")
     return key
+
+
+def only_supplementary_roles(key: ApiKey) -> bool:
+    """`rh` opens the personal data of the RH flows to a key that has another role; alone it opens nothing."""
+    return not set(key.roles) - SUPPLEMENTARY_ROLES
 
 
 Key = Annotated[ApiKey, Depends(api_key)]

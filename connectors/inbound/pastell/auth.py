@@ -13,7 +13,7 @@ from starlette.requests import Request
 from bus.store.apikeys import find_key
 from bus.store.models import ApiKey
 from bus.store.throttle import Throttle
-from connectors.inbound.auth import client_address
+from connectors.inbound.auth import client_address, only_supplementary_roles
 from connectors.inbound.pastell.errors import PastellError
 
 REALM = {"WWW-Authenticate": 'Basic realm="API Pastell"'}
@@ -51,4 +51,6 @@ async def authenticate(request: Request, throttle: Throttle) -> ApiKey:
     if key is None:
         await throttle.failed("pastell", ip)
         raise PastellError(401, "Identifiant ou clé d'API incorrect", REALM)
+    if only_supplementary_roles(key):
+        raise PastellError(403, "Acces interdit : le rôle rh s'ajoute à un autre rôle")
     return key
