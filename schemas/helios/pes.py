@@ -342,7 +342,7 @@ class _XsdErrorLocator:
         if (
             self.target
             and isinstance(tag, str)
-            and etree.QName(tag).localname == self.target
+            and tag.rpartition("}")[2] == self.target  # not QName: an undeclared prefix leaves "ds:X"
             and el.sourceline
             and el.sourceline >= self.lines[0] - 1
             and (self.value is None or el.get("V") == self.value)
