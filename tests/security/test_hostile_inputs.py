@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import logging
 import os
 import tarfile
@@ -510,3 +511,23 @@ def test_archive_readers_refuse(name: str, monkeypatch: pytest.MonkeyPatch) -> N
         with pytest.raises(ConnectorError) as refused:
             iparapheur.IparapheurConnector._unzip(data, premis)
         assert type(refused.value).__name__ == code, refused.value
+
+
+async def test_every_console_form_refuses_a_forged_post(client, keys) -> None:  # type: ignore[no-untyped-def]
+    """Every POST route of the console (today's and the ones added later, found by walking the
+    app's routes) refuses a cross-site post: a forged CSRF token and hostile field values get a
+    4xx page with its code, never a 2xx/3xx nor a 500."""
+    from tests.security.test_tenant_isolation import walk
+
+    app = client._transport.app  # type: ignore[attr-defined]
+    forms = sorted({path for method, path in walk(app.routes) if method == "POST" and path.startswith("/console/")
+                    and path not in ("/console/login", "/console/logout")})
+    assert "/console/documents/{document_id}/rejouer" in forms
+    assert (await client.post("/console/login", data={"key": keys["operator_a"], "next": ""})).status_code == 303
+    hostile_fields = {"csrf": "forged-token", "ids": "../../etc/passwd", "siren": "２１０６００２３５",
+                      "metadata": hostile.XXE.decode(), "q": "%' OR 1=1 --", "next": "//evil.example"}
+    for path in forms:
+        url = re.sub(r"\{[^}]+\}", "00000000-0000-0000-0000-000000000000", path)
+        resp = await client.post(url, data=hostile_fields, files={"document": ("../x.pdf", PDF[:60], "application/pdf")})
+        assert 400 <= resp.status_code < 500, (path, resp.status_code)
+        assert resp.headers.get("x-error-code"), path
