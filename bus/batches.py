@@ -25,8 +25,9 @@ from bus.store.db import Store
 from bus.store.models import Batch, BatchDocument, Collectivite, Document
 from bus.store.models import File as FileRow
 from bus.store.outbox import emit_event
-from schemas.deposit import sniff_media_type
+from schemas.deposit import check_file_name, check_metadata_text, sniff_media_type
 from schemas.events import Event
+from schemas.pdf import check_pdf
 from schemas.rh.metadata import parse_batch_metadata
 from schemas.siren import is_valid_siren
 
@@ -65,10 +66,11 @@ class BatchDepositor:
                 return earlier
             if await session.get(Collectivite, siren) is None:
                 raise DepositRefused(404, "unknown_collectivite", f"Collectivité inconnue / unknown collectivité {siren}")
+        check_metadata_text(metadata)
         periode = parse_batch_metadata(metadata).periode
         if manifest is None:
             raise DepositRefused(422, "manifest_missing", "Manifeste absent / a batch needs a 'manifest' file")
-        names = [_plain_name(u.name) for u in payslips]
+        names = [check_file_name(u.name) for u in payslips]
         if len(set(names)) != len(names):
             raise DepositRefused(422, "duplicate_file_name", "Nom de fichier en double / two payslips have the same name")
         manifest_bytes = await asyncio.to_thread(_read, manifest.chunks, 10 * 1024 * 1024)
@@ -144,13 +146,6 @@ def _batch_flow(flow: str) -> FlowDefinition:
     return definition
 
 
-def _plain_name(name: str) -> str:
-    plain = name.replace("\\", "/").rsplit("/", 1)[-1]
-    if not plain or plain.startswith(".") or len(plain) > 200:
-        raise DepositRefused(422, "invalid_file_name", f"Nom de fichier invalide / invalid file name {name!r}")
-    return plain
-
-
 def _read(chunks: Iterable[bytes], max_bytes: int) -> bytes:
     data = bytearray()
     for chunk in chunks:
@@ -170,5 +165,6 @@ def _read_pdfs(payslips: list[Upload], names: list[str], max_bytes: int) -> dict
             raise DepositRefused(413, "batch_too_large", f"Lot trop gros / a batch holds at most {MAX_BATCH_BYTES} bytes")
         if sniff_media_type(data[:1024]) != "application/pdf":
             raise DepositRefused(415, "payslip_not_pdf", f"Le bulletin {name!r} n'est pas un PDF / is not a PDF")
+        check_pdf(data, name)
         pdfs[name] = data
     return pdfs

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     max_file_bytes: int = 150 * 1024 * 1024  # for flows that declare no max_file_mb
     max_annexes: int = 50
 
+    # Failed authentications (bus/store/throttle.py): per face and client address, `auth_fail_limit`
+    # failures within `auth_fail_window` seconds lock the client out for `auth_lockout` seconds.
+    auth_fail_limit: int = 10
+    auth_fail_window: float = 60.0
+    auth_lockout: float = 60.0
+
     @classmethod
     def settings_customise_sources(
         cls,

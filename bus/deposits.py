@@ -1,8 +1,14 @@
-"""Accepting a document: the one path every inbound channel takes (REST API, watched folder).
+"""Accepting a document: the one path every inbound channel takes (REST API, watched folder,
+Pastell API, console).
 
 Files go to the blob store first; then ONE transaction inserts the document, its files, its first
 journal entry and the outbox event. A refusal raises before that transaction: nothing is stored
 but content-addressed blobs, which nothing references.
+
+Whatever the flow, before that transaction: file names are plain names (`check_file_name`),
+metadata strings hold no control character, and after the flow's own checks every file is read
+as what its bytes say it is: a PDF is parsed (`schemas.pdf.check_pdf`), an XML file is parsed
+streaming without DTD (`schemas.xml.check_xml_stream`).
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ from bus.store.db import Store
 from bus.store.models import Collectivite, Document
 from bus.store.models import File as FileRow
 from bus.store.outbox import emit_event
-from schemas.deposit import DepositContext, DepositFile, sniff_media_type
+from schemas.deposit import DepositContext, DepositFile, check_file_name, check_metadata_text, sniff_media_type
 from schemas.errors import SchemaError
 from schemas.events import Event
+from schemas.pdf import check_pdf
 from schemas.siren import is_valid_siren
+from schemas.xml import check_xml_stream
 
 
 class DepositRefused(Exception):
@@ -74,6 +82,7 @@ class Depositor:
             raise DepositRefused(422, "unknown_flow", f"Flux inconnu / unknown flow {flow!r}; flows: {', '.join(flow_names())}")
         if not is_valid_siren(siren):
             raise DepositRefused(422, "invalid_siren", f"SIREN invalide (9 chiffres, clé de Luhn) / invalid SIREN {siren!r}")
+        check_metadata_text(metadata)
         async with self.store.sessions() as session:
             coll = await session.get(Collectivite, siren)
             existing = await self._by_idempotency(session, actor, idempotency_key)
@@ -101,6 +110,8 @@ class Depositor:
         )
         for dotted in definition.deposit_checks:
             meta = await asyncio.to_thread(resolve(dotted), meta, stored[0][0], [s[0] for s in stored[1:]], context)
+        for info, ref in stored:
+            await asyncio.to_thread(self._check_content, info, ref, sealed=seal_for is not None)
 
         business_key = str(meta[definition.business_key]) if definition.business_key else None
         if business_key is not None:
@@ -132,10 +143,15 @@ class Depositor:
             raise _duplicate(definition.business_key or "", business_key or "")
         return Deposited(doc_id, created=True)
 
+    def _check_content(self, info: DepositFile, ref: BlobRef, *, sealed: bool) -> None:
+        source = self.blobs.get(ref.sha256) if sealed else self.blobs.path(ref.sha256)
+        if info.media_type == "application/pdf":
+            check_pdf(source, info.name)
+        elif info.media_type == "application/xml":
+            check_xml_stream(source, info.name)
+
     async def _store(self, upload: Upload, max_bytes: int, seal_for: str | None = None) -> tuple[DepositFile, BlobRef]:
-        name = upload.name.replace("\\", "/").rsplit("/", 1)[-1]
-        if not name or name.startswith(".") or len(name) > 200:
-            raise DepositRefused(422, "invalid_file_name", f"Nom de fichier invalide / invalid file name {upload.name!r}")
+        name = check_file_name(upload.name)
         head = bytearray()
 
         def chunks() -> Iterable[bytes]:

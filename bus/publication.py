@@ -25,6 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bus import moves
 from bus.flows.definition import flow_names, load_flow
+from bus.scope import in_scope
 from bus.store import journal
 from bus.store.db import Store
 from bus.store.models import Collectivite, Document, File
@@ -197,7 +198,7 @@ async def withdraw(store: Store, document_id: str, actor: str, reason: str, *,
         try:
             async with store.transaction() as session:
                 doc = await session.get(Document, document_id)
-                if doc is None or (scope is not None and "*" not in scope and doc.siren not in scope):
+                if doc is None or (scope is not None and not in_scope(scope, doc.siren)):
                     raise PublicationRefused(404, "document_not_found", f"Document introuvable / no document {document_id}")
                 replies = doc.replies or {}
                 if not replies.get("date_publication"):

@@ -17,7 +17,7 @@ from schemas.actes.messages import message_from_root
 from schemas.actes.ns import ACTES_NS
 from schemas.errors import SchemaError
 from schemas.helios.acquit import acquit_from_root
-from schemas.helios.ns import PES_ACQUIT_NS, PES_ALLER_NS, PES_RETOUR_NS
+from schemas.helios.ns import PES_ACQUIT_NS, PES_ALLER_NS, PES_RETOUR_NS, is_pes_acquit_ns
 from schemas.helios.pes import (
     HeliosError,
     read_pes_aller,
@@ -91,6 +91,7 @@ def _pes_acquit(root: etree._Element) -> dict[str, Any]:
     elements = root.findall("ACQUIT/ElementACQUIT")
     return {
         "format": "PES_ACQUIT",
+        "namespace": etree.QName(root).namespace,
         "nom_fic": _v(root, "Enveloppe/Parametres/NomFic"),
         "typ_fic": _v(root, "Enveloppe/Parametres/TypFic"),
         "id_coll": _v(root, "EnTetePES/IdColl"),
@@ -171,7 +172,7 @@ def inspect_message(data: bytes) -> dict[str, Any]:
     if ns == ACTES_NS:
         msg = message_from_root(root)
         return _jsonable({"format": msg.root, "type_code": msg.type_code, **msg.fields})
-    if ns == PES_ACQUIT_NS and name == "PES_ACQUIT":
+    if name == "PES_ACQUIT" and is_pes_acquit_ns(ns):
         return _jsonable(_pes_acquit(root))
     if ns == PES_RETOUR_NS and name == "PES_Retour":
         return _jsonable(retour_from_root(root))

@@ -2,7 +2,8 @@
 
 import re
 
-_SIREN = re.compile(r"^\d{9}$")
+# ASCII digits only: `\d` would take other scripts' digits, `$` a trailing newline.
+_SIREN = re.compile(r"[0-9]{9}")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -18,4 +19,4 @@ def luhn_ok(digits: str) -> bool:
 
 
 def is_valid_siren(value: str) -> bool:
-    return bool(_SIREN.match(value)) and luhn_ok(value)
+    return isinstance(value, str) and bool(_SIREN.fullmatch(value)) and luhn_ok(value)

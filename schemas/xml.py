@@ -11,7 +11,7 @@ from lxml import etree
 
 from schemas.errors import SchemaError, XmlError, XsdError
 
-__all__ = ["XSD_DIR", "SchemaError", "XmlError", "XsdError", "XsdKind", "parse_xml", "validate"]
+__all__ = ["XSD_DIR", "SchemaError", "XmlError", "XsdError", "XsdKind", "check_xml_stream", "parse_xml", "validate"]
 
 XSD_DIR = Path(__file__).resolve().parent / "xsd"
 
@@ -68,6 +68,44 @@ def parse_xml(data: bytes, *, max_bytes: int = 20_000_000) -> etree._Element:
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise XmlError("xml_doctype_forbidden", "DOCTYPE interdit / DOCTYPE is not allowed")
     return root
+
+
+MAX_DEPTH = 256
+MAX_ATTRIBUTE = 1 << 20
+
+
+def check_xml_stream(source: Path | bytes, name: str = "document") -> None:
+    """Check an untrusted XML file of any size, streaming: well-formed, no DOCTYPE (hence no
+    entity, no external DTD), at most MAX_DEPTH levels deep, no attribute longer than MAX_ATTRIBUTE.
+
+    Big text nodes are allowed (a PES carries its PJ in base64). Codes: `xml_malformed`,
+    `xml_doctype_forbidden`, `xml_too_deep`, `xml_attribute_too_large`.
+    """
+    import io
+
+    stream = source.open("rb") if isinstance(source, Path) else io.BytesIO(source)
+    depth = 0
+    try:
+        with stream:
+            events = etree.iterparse(stream, events=("start", "end"), resolve_entities=False, no_network=True,
+                                     load_dtd=False, huge_tree=True, remove_comments=True, remove_pis=True)
+            for event, element in events:
+                if event == "end":
+                    depth -= 1
+                    element.clear(keep_tail=False)
+                    continue
+                if depth == 0 and element.getroottree().docinfo.doctype:
+                    raise XmlError("xml_doctype_forbidden", f"DOCTYPE interdit / DOCTYPE is not allowed in {name!r}")
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise XmlError("xml_too_deep", f"XML trop imbriqué / {name!r} nests more than {MAX_DEPTH} levels")
+                if any(len(v) > MAX_ATTRIBUTE for v in element.attrib.values()):
+                    raise XmlError("xml_attribute_too_large",
+                                   f"Attribut trop long / an attribute of {name!r} exceeds {MAX_ATTRIBUTE} characters")
+    except etree.XMLSyntaxError as exc:
+        raise XmlError("xml_malformed", f"XML mal formé / malformed XML in {name!r}: {exc}"[:500]) from None
+    except ValueError as exc:  # e.g. unsupported encoding declaration
+        raise XmlError("xml_malformed", f"XML mal formé / malformed XML in {name!r}: {exc}"[:500]) from None
 
 
 @cache

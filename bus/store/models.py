@@ -320,3 +320,31 @@ class PastellDocument(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     modified_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuthThrottle(Base):
+    """Failed authentications per face (`api`, `console`, `pastell`) and client address, shared by
+    every API process (bus/store/throttle.py): a fixed window, then a lock-out."""
+
+    __tablename__ = "auth_throttle"
+    __table_args__ = (PrimaryKeyConstraint("face", "client"),)
+
+    face: Mapped[str] = mapped_column(String(20))
+    client: Mapped[str] = mapped_column(String(100))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class AuthLockout(Base):
+    """The audit trail of lock-outs (one row each time a client crosses the limit); documents'
+    journals stay per document."""
+
+    __tablename__ = "auth_lockouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    face: Mapped[str] = mapped_column(String(20))
+    client: Mapped[str] = mapped_column(String(100))
+    failures: Mapped[int] = mapped_column(Integer)
+    locked_until: Mapped[datetime] = mapped_column()

@@ -38,6 +38,7 @@ from connectors.console.web import (
     sessions,
     state_choices,
 )
+from connectors.inbound.auth import client_address
 from connectors.inbound.batches import may_read_personal_data, shown_metadata
 from connectors.inbound.views import document_view
 
@@ -67,8 +68,15 @@ async def login_form(request: Request, next: Text = None) -> Response:
 @router.post("/login")
 async def login(request: Request, key: Annotated[str, Form(max_length=200)] = "",
                 next: Annotated[str, Form(max_length=500)] = "") -> Response:
+    throttle, client = request.app.state.throttle, client_address(request)
+    if (wait := await throttle.retry_after("console", client)) is not None:
+        response = render(request, "login.html", 429, next=next,
+                          error=f"Trop de tentatives échouées : réessayez dans {wait} s.")
+        response.headers.update({"X-Error-Code": "too_many_failed_logins", "Retry-After": str(wait)})
+        return response
     found = await sessions(request).login(request.app.state.store, key) if key.strip() else None
     if found is None:
+        await throttle.failed("console", client)
         response = render(request, "login.html", 401, next=next, error="Clé inconnue ou révoquée.")
         response.headers["X-Error-Code"] = "invalid_api_key"
         return response

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, Header, Request, UploadFile
+from fastapi import FastAPI, File, Form, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
@@ -23,11 +23,12 @@ from bus.batches import BatchDepositor
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
-from bus.flows.definition import flow_names, load_flow
+from bus.flows.definition import all_states, flow_names, load_flow
 from bus.scope import in_scope, restrict
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry
 from bus.store.models import File as FileRow
+from bus.store.throttle import Throttle
 from connectors import console
 from connectors.inbound import (
     annulation,
@@ -47,6 +48,7 @@ from connectors.inbound.auth import (
     require_role,
     require_scope,
 )
+from connectors.inbound.headers import SecurityHeaders
 from connectors.inbound.views import DocumentView, document_view
 from schemas.errors import SchemaError
 from schemas.siren import is_valid_siren
@@ -72,6 +74,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app = FastAPI(title="dematbus", version="0.1.0", lifespan=lifespan,
                   description="Deposit documents (ACTES…) and follow them to the préfecture and the archive.")
     app.state.store = store
+    app.state.throttle = Throttle(store, limit=settings.auth_fail_limit, window=settings.auth_fail_window,
+                                  lockout=settings.auth_lockout)
+    app.add_middleware(SecurityHeaders)
     app.include_router(operations.router)
     app.include_router(reports.router)
     app.include_router(batches.router)
@@ -86,7 +91,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(SchemaError)
     async def _schema_error(_: Request, exc: SchemaError) -> JSONResponse:
@@ -128,6 +133,8 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             raw_meta = json.loads(metadata)
         except json.JSONDecodeError as exc:
             raise ApiError(422, "invalid_metadata_json", f"Métadonnées JSON illisibles / metadata is not JSON: {exc}")
+        except RecursionError:
+            raise ApiError(422, "invalid_metadata_json", "Métadonnées JSON trop imbriquées / metadata nests too deep") from None
         if not isinstance(raw_meta, dict):
             raise ApiError(422, "invalid_metadata_json", "Les métadonnées doivent être un objet JSON / metadata must be an object")
         if flow in flow_names() and load_flow(flow).batch:
@@ -155,9 +162,17 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
             return view.model_copy(update={"metadata": batches.shown_metadata(key, doc)})
 
     @app.get("/api/v1/documents")
-    async def list_documents(key: Key, siren: str | None = None, state: str | None = None,
-                             flow: str | None = None, limit: int = 100) -> dict[str, Any]:
-        query = select(Document).order_by(Document.created_at.desc()).limit(min(limit, 1000))
+    async def list_documents(key: Key, siren: Annotated[str | None, Query(max_length=9)] = None,
+                             state: Annotated[str | None, Query(max_length=30)] = None,
+                             flow: Annotated[str | None, Query(max_length=60)] = None,
+                             limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        if siren and not is_valid_siren(siren):
+            raise ApiError(422, "invalid_siren", f"SIREN invalide / invalid SIREN {siren!r}")
+        if state and state not in all_states():
+            raise ApiError(422, "unknown_state", f"État inconnu / unknown state {state!r}")
+        if flow and flow not in flow_names():
+            raise ApiError(422, "unknown_flow", f"Flux inconnu / unknown flow {flow!r}")
+        query = select(Document).order_by(Document.created_at.desc()).limit(limit)
         if siren:
             query = query.where(Document.siren == siren)
         if state:

@@ -1,7 +1,10 @@
 """Collectivité groups (`/api/v1/groups`): a syndicat and its members, an EPCI and its communes.
 
-Reading: reporter, operator or admin (members outside the key's scope are not shown). Changing:
-operator or admin, and every SIREN added or removed must be in the key's scope.
+Reading: reporter, operator or admin (members outside the key's scope are not shown, and a group
+none of whose members the key sees is not shown at all). Changing: operator or admin (deleting:
+admin), every SIREN added or removed must be in the key's scope, and an existing group with
+members changes only for a key that covers all of them (`group_out_of_scope`): a commune's key
+does not rename nor delete its syndicat's group.
 """
 
 from __future__ import annotations
@@ -47,6 +50,20 @@ def _visible(key: ApiKey, sirens: list[str]) -> list[str]:
     return [s for s in sirens if in_scope(key, s)]
 
 
+def _shown(key: ApiKey, sirens: list[str]) -> bool:
+    return not sirens or bool(_visible(key, sirens))
+
+
+async def _require_all(session: Any, key: ApiKey, name: str) -> None:
+    try:
+        current = await group_members(session, name)
+    except GroupError:
+        return  # a new group (or one the action itself will refuse as unknown)
+    if any(not in_scope(key, siren) for siren in current):
+        raise GroupError(403, "group_out_of_scope", "Ce groupe compte des collectivités hors de la portée de cette clé "
+                                                    "/ this group has members outside this key's scope")
+
+
 async def _run(request: Request, action: Any) -> Any:
     try:
         async with request.app.state.store.transaction() as session:
@@ -60,7 +77,7 @@ async def groups(request: Request, key: Key) -> dict[str, Any]:
     require_role(key, *REPORT_ROLES)
     found = await _run(request, list_groups)
     return {"groups": [{"name": g.name, "label": g.label, "kind": g.kind, "members": _visible(key, g.members)}
-                       for g in found]}
+                       for g in found if _shown(key, g.members)]}
 
 
 @router.put("/{name}")
@@ -71,6 +88,7 @@ async def put_group(name: str, body: GroupIn, request: Request, key: Key) -> dic
         require_scope(key, siren)
 
     async def action(session: Any) -> list[str]:
+        await _require_all(session, key, name)
         await save_group(session, name, body.label, body.kind)
         return await set_members(session, name, add=body.members)
 
@@ -83,7 +101,11 @@ async def change_members(name: str, body: MembersIn, request: Request, key: Key)
     require_role(key, *OPERATOR_ROLES)
     for siren in body.add + body.remove:
         require_scope(key, siren)
-    members = await _run(request, lambda session: set_members(session, name, add=body.add, remove=body.remove))
+    async def action(session: Any) -> list[str]:
+        await _require_all(session, key, name)
+        return await set_members(session, name, add=body.add, remove=body.remove)
+
+    members = await _run(request, action)
     return {"name": name, "members": _visible(key, members)}
 
 
@@ -91,10 +113,16 @@ async def change_members(name: str, body: MembersIn, request: Request, key: Key)
 async def get_group(name: str, request: Request, key: Key) -> dict[str, Any]:
     require_role(key, *REPORT_ROLES)
     members = await _run(request, lambda session: group_members(session, name))
+    if not _shown(key, members):
+        raise ApiError(404, "group_not_found", f"Groupe introuvable / no group {name!r}")
     return {"name": name, "members": _visible(key, members)}
 
 
 @router.delete("/{name}", status_code=204)
 async def remove_group(name: str, request: Request, key: Key) -> None:
     require_role(key, "admin")
-    await _run(request, lambda session: delete_group(session, name))
+    async def action(session: Any) -> None:
+        await _require_all(session, key, name)
+        await delete_group(session, name)
+
+    await _run(request, action)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 ACTOR = "watcher"
 IGNORED_SUFFIXES = (".part", ".tmp", ".meta.json", ".error.json")
 CHUNK = 1 << 16
+MAX_SIDECAR = 1 << 20
 
 
 @dataclass
@@ -48,15 +49,18 @@ class FolderWatcher:
 
     def candidates(self) -> list[tuple[str, str, Path]]:
         found = []
-        for siren_dir in sorted(p for p in self.inbox.glob("*") if p.is_dir()):
-            for flow_dir in sorted(p for p in siren_dir.glob("*") if p.is_dir()):
+        # A symlinked folder is not followed: it could lead to another collectivité's inbox.
+        for siren_dir in sorted(p for p in self.inbox.glob("*") if p.is_dir() and not p.is_symlink()):
+            for flow_dir in sorted(p for p in siren_dir.glob("*") if p.is_dir() and not p.is_symlink()):
                 for path in sorted(flow_dir.iterdir()):
-                    if path.is_file() and not path.name.startswith(".") and not path.name.endswith(IGNORED_SUFFIXES):
+                    if path.name.startswith(".") or path.name.endswith(IGNORED_SUFFIXES):
+                        continue
+                    if path.is_symlink() or path.is_file():  # a symlink is refused, not followed
                         found.append((siren_dir.name, flow_dir.name, path))
         return found
 
     def _stable(self, path: Path) -> bool:
-        stat = path.stat()
+        stat = path.lstat()
         now = (stat.st_size, stat.st_mtime)
         before = self._seen.get(path)
         self._seen[path] = now
@@ -82,13 +86,19 @@ class FolderWatcher:
         return report
 
     async def _deposit(self, siren: str, flow: str, path: Path) -> str:
+        if path.is_symlink():
+            raise DepositRefused(422, "symlink_refused", "Lien symbolique refusé / a symbolic link is not deposited")
         sidecar = path.with_name(path.name + ".meta.json")
         metadata: dict[str, Any] = {}
+        if sidecar.is_symlink():
+            raise DepositRefused(422, "symlink_refused", f"{sidecar.name}: lien symbolique refusé / symbolic link")
         if sidecar.exists():
+            if sidecar.stat().st_size > MAX_SIDECAR:
+                raise DepositRefused(413, "metadata_too_large", f"{sidecar.name}: more than {MAX_SIDECAR} bytes")
             try:
                 metadata = json.loads(sidecar.read_text(encoding="utf-8"))
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise DepositRefused(422, "invalid_metadata_json", f"{sidecar.name}: {exc}") from None
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+                raise DepositRefused(422, "invalid_metadata_json", f"{sidecar.name}: {type(exc).__name__}") from None
             if not isinstance(metadata, dict):
                 raise DepositRefused(422, "invalid_metadata_json", f"{sidecar.name} must hold a JSON object")
         digest = await asyncio.to_thread(_sha256, path)

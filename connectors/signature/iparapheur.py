@@ -40,6 +40,7 @@ import logging
 import re
 import time
 import zipfile
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -554,38 +555,43 @@ class IparapheurConnector:
             archive = zipfile.ZipFile(io.BytesIO(data))
         except zipfile.BadZipFile as exc:
             raise ConnectorError("i-Parapheur ZIP is not a ZIP") from exc
-        with archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-                raise ConnectorError("i-Parapheur ZIP is too large once uncompressed")
-            by_name = {m.filename: m for m in members}
-            out = []
-            for name in premis.main_files:
-                member = by_name.get(MAIN_DIR + name)
-                if member is None:
-                    raise ConnectorError(f"i-Parapheur ZIP lacks {MAIN_DIR}{name}")
-                out.append(
-                    OutputFile(
-                        name=name,
-                        role="signed_document",
-                        data=archive.read(member),
-                        media_type=_media_type(name),
+        # A member whose bytes lie about its size (a bomb), a bad CRC, an encrypted or unknown
+        # compression: the ZIP is refused, never half read.
+        try:
+            with archive:
+                members = [m for m in archive.infolist() if not m.is_dir()]
+                if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+                    raise ConnectorError("i-Parapheur ZIP is too large once uncompressed")
+                by_name = {m.filename: m for m in members}
+                out = []
+                for name in premis.main_files:
+                    member = by_name.get(MAIN_DIR + name)
+                    if member is None:
+                        raise ConnectorError(f"i-Parapheur ZIP lacks {MAIN_DIR}{name}")
+                    out.append(
+                        OutputFile(
+                            name=name,
+                            role="signed_document",
+                            data=archive.read(member),
+                            media_type=_media_type(name),
+                        )
                     )
+                if not out:
+                    raise ConnectorError("i-Parapheur ZIP: the PREMIS names no main document")
+                expected = premis.name.replace("/", "_").replace("\\", "_") + "_bordereau.pdf"
+                bordereau = by_name.get(expected) or next(
+                    (m for m in members if re.fullmatch(r'[^/\\\x00-\x1f"]+_bordereau\.pdf', m.filename)),
+                    None,
                 )
-            if not out:
-                raise ConnectorError("i-Parapheur ZIP: the PREMIS names no main document")
-            expected = premis.name.replace("/", "_").replace("\\", "_") + "_bordereau.pdf"
-            bordereau = by_name.get(expected) or next(
-                (m for m in members if re.fullmatch(r"[^/]+_bordereau\.pdf", m.filename)),
-                None,
-            )
-            if bordereau is not None:
-                out.append(
-                    OutputFile(
-                        name=bordereau.filename,
-                        role="bordereau_signature",
-                        data=archive.read(bordereau),
-                        media_type="application/pdf",
+                if bordereau is not None:
+                    out.append(
+                        OutputFile(
+                            name=bordereau.filename,
+                            role="bordereau_signature",
+                            data=archive.read(bordereau),
+                            media_type="application/pdf",
+                        )
                     )
-                )
-            return out
+                return out
+        except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+            raise PermanentConnectorError(f"i-Parapheur ZIP is corrupt: {exc}") from exc

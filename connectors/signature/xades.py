@@ -46,6 +46,7 @@ from connectors.base import (
     StageResult,
 )
 from schemas.errors import SchemaError
+from schemas.helios.pes import NO_SIGNABLE_ID, signature_placement
 
 __all__ = [
     "POLICY_HASH_SHA256",
@@ -399,16 +400,10 @@ def _sign(
             "le fichier PES est déjà signé / the PES file is already signed (verify it instead)",
         )
     bordereaux = _BORDEREAUX_XPATH(root)
-    if bordereaux and all(b.get("Id") for b in bordereaux):
-        targets = [(b, b.get("Id")) for b in bordereaux]
-    elif root.get("Id"):
-        targets = [(root, root.get("Id"))]
-    else:
-        raise XadesError(
-            "pes_no_signable_id",
-            "le fichier PES ne contient pas d'identifiant valide (Id sur chaque Bordereau ou sur "
-            "PES_Aller) / the PES file has no Id to sign (on every Bordereau or on the root)",
-        )
+    placement = signature_placement([b.get("Id") for b in bordereaux], root.get("Id"))
+    if placement is None:
+        raise XadesError("pes_no_signable_id", NO_SIGNABLE_ID)
+    targets = [(b, b.get("Id")) for b in bordereaux] if placement == "bordereaux" else [(root, root.get("Id"))]
     when = _format_time(signing_time)
     signatures = [
         _signature_template(

@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 NUMERO_INTERNE_RE = r"^([A-Z0-9][A-Z0-9_]{0,13})?[A-Z0-9]$"
-CLASSIFICATION_RE = r"^\d+(\.\d+){1,4}$"
+CLASSIFICATION_RE = r"^[0-9]{1,3}(\.[0-9]{1,3}){1,4}$"  # ASCII digits (the regex engine's \d is Unicode)
 TYPOLOGIE_RE = re.compile(r"^[A-Z0-9_]{5}$")
 
 

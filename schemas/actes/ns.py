@@ -6,6 +6,8 @@ from datetime import date
 
 from lxml import etree
 
+from schemas.errors import SchemaError
+
 ACTES_NS = "http://www.interieur.gouv.fr/ACTES#v1.1-20040216"
 INSEE_NS = "http://xml.insee.fr/schema"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -77,4 +79,7 @@ def attr(el: etree._Element | None, name: str) -> str | None:
 def to_date(value: str | None) -> date | None:
     if not value:
         return None
-    return date.fromisoformat(value.strip()[:10])
+    try:
+        return date.fromisoformat(value.strip()[:10])
+    except ValueError:
+        raise SchemaError("actes_invalid_date", f"Date invalide / invalid date {value[:40]!r}") from None

@@ -1,7 +1,8 @@
 """PES_ACQUIT v2, the DGFiP's acknowledgement of a PES_Aller (§3.4): parse, build, name.
 
 * `parse_acquit(data)`: safe parse (`schemas.xml.parse_xml`), validation against
-  PES_V2_Acquit_Autonome_V2.xsd, one `AckElement` per ElementACQUIT, and a verdict:
+  PES_V2_Acquit_Autonome_V2.xsd (an acquit in an older revision namespace, `…/Rev0/retour`, is
+  validated as the same elements in the current one), one `AckElement` per ElementACQUIT, and a verdict:
   all EtatAck=1 → "accepted", none → "rejected", otherwise "partial".
   Errors (`HeliosError`): `pes_acquit_invalid_xml`, `pes_acquit_doctype_forbidden`,
   `pes_not_acquit`, `pes_acquit_xsd_invalid`.
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -21,7 +23,7 @@ from typing import Any, Literal
 from lxml import etree
 
 from schemas.errors import XmlError, XsdError
-from schemas.helios.ns import PES_ACQUIT_NS
+from schemas.helios.ns import PES_ACQUIT_NS, is_pes_acquit_ns
 from schemas.helios.pes import HeliosError, PesSummary
 from schemas.xml import parse_xml, validate
 
@@ -152,10 +154,14 @@ def parse_acquit(data: bytes) -> AcquitSummary:
         code = "pes_acquit_doctype_forbidden" if exc.code == "xml_doctype_forbidden" else "pes_acquit_invalid_xml"
         raise HeliosError(code, exc.message) from None
     qn = etree.QName(root)
-    if qn.namespace != PES_ACQUIT_NS or qn.localname != "PES_ACQUIT":
-        raise HeliosError("pes_not_acquit", f"ce fichier n'est pas un PES_ACQUIT v2 / not a PES_ACQUIT v2: {root.tag}")
+    if not is_pes_acquit_ns(qn.namespace) or qn.localname != "PES_ACQUIT":
+        raise HeliosError("pes_not_acquit", f"ce fichier n'est pas un PES_ACQUIT / not a PES_ACQUIT: {root.tag}")
+    checked = root
+    if qn.namespace != PES_ACQUIT_NS:  # the children are unqualified: only the root's name changes
+        checked = copy.deepcopy(root)
+        checked.tag = f"{{{PES_ACQUIT_NS}}}PES_ACQUIT"
     try:
-        validate("pes_acquit", root)
+        validate("pes_acquit", checked)
     except XsdError as exc:
         raise HeliosError(
             "pes_acquit_xsd_invalid",

@@ -2,8 +2,10 @@
 
 `check_deposit` streams the stored file (`context.path`) through `read_pes_aller`, so a 300 MB PES
 is checked without being loaded. Errors: `invalid_metadata` (MetadataError), `helios_no_annexes`,
-`helios_no_file` (the bus gave no stored path), the `pes_*` codes of `schemas.helios.pes`
-and `pes_wrong_idcoll`.
+`helios_no_file` (the bus gave no stored path), the `pes_*` codes of `schemas.helios.pes`,
+`pes_wrong_idcoll`, and `pes_no_signable_id` for an unsigned file the bus is asked to sign that has
+no `Id` to sign (neither on every Bordereau nor on the root: protocols §3.2, Pastell's "ne contient
+pas d'identifiant valide"), refused here rather than failing later at the signature stage.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from schemas.deposit import DepositContext, DepositFile
 from schemas.helios.metadata import parse_helios_metadata
-from schemas.helios.pes import HeliosError, check_idcoll, read_pes_aller
+from schemas.helios.pes import NO_SIGNABLE_ID, HeliosError, check_idcoll, read_pes_aller
 
 __all__ = ["check_deposit"]
 
@@ -38,6 +40,8 @@ def check_deposit(metadata: dict[str, Any], document: DepositFile, annexes: list
     signature = meta.signature if meta.signature is not None else bool(
         (context.options or {}).get("signature_default", False)
     )
+    if signature and not summary.signed and summary.placement is None:
+        raise HeliosError("pes_no_signable_id", NO_SIGNABLE_ID)
     return {
         "signature": signature,
         "nom_fic": summary.nom_fic,

@@ -27,6 +27,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from collections.abc import Sequence
 from typing import IO, Any, Literal
 
 from lxml import etree
@@ -40,8 +41,10 @@ __all__ = [
     "BordereauSummary",
     "HeliosError",
     "PesSummary",
+    "NO_SIGNABLE_ID",
     "check_idcoll",
     "read_pes_aller",
+    "signature_placement",
     "sniff_root",
 ]
 
@@ -118,6 +121,10 @@ class PesSummary:
     @property
     def siren(self) -> str:
         return self.id_coll[:9]
+
+    @property
+    def placement(self) -> Literal["bordereaux", "root"] | None:
+        return signature_placement([b.id for b in self.bordereaux], self.root_id)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -335,7 +342,7 @@ class _XsdErrorLocator:
         if (
             self.target
             and isinstance(tag, str)
-            and etree.QName(tag).localname == self.target
+            and tag.rpartition("}")[2] == self.target  # not QName: an undeclared prefix leaves "ds:X"
             and el.sourceline
             and el.sourceline >= self.lines[0] - 1
             and (self.value is None or el.get("V") == self.value)
@@ -553,6 +560,21 @@ def summarise_pes_aller(source: Path | bytes, *, max_bytes: int = DEFAULT_MAX_BY
     Still refuses a DOCTYPE, malformed XML and a root other than PES_Aller.
     """
     return _summarise(source, max_bytes=max_bytes, strict=False)
+
+
+NO_SIGNABLE_ID = (
+    "le fichier PES ne contient pas d'identifiant valide (Id sur chaque Bordereau ou sur PES_Aller) "
+    "/ the PES file has no Id to sign (on every Bordereau or on the root)"
+)
+
+
+def signature_placement(bordereau_ids: Sequence[str | None], root_id: str | None) -> Literal["bordereaux", "root"] | None:
+    """Where the XAdES signatures of a PES go (protocols §3.2, Placement): one per Bordereau when
+    every Bordereau has an `Id`, else one on the root when it has an `Id`, else nowhere (None:
+    Pastell refuses such a file with NO_SIGNABLE_ID, and so does the deposit)."""
+    if bordereau_ids and all(bordereau_ids):
+        return "bordereaux"
+    return "root" if root_id else None
 
 
 def check_idcoll(summary: PesSummary, siren: str) -> None:

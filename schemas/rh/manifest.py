@@ -21,6 +21,7 @@ from schemas.rh.metadata import MATRICULE_RE
 REQUIRED = ("matricule", "nom", "prenom", "fichier", "coffre")
 MAX_LINES = 20_000
 MAX_BYTES = 10 * 1024 * 1024
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # C0 and C1 controls but tab and line breaks
 
 
 class ManifestError(SchemaError):
@@ -55,9 +56,14 @@ def _decode(data: bytes) -> str:
 
 def read_manifest(data: bytes, periode: str, pdf_names: list[str]) -> list[PayslipLine]:
     text = _decode(data)
+    if _CONTROL.search(text):
+        raise ManifestError("manifest_unreadable", "Caractère de contrôle dans le manifeste / control character in the manifest")
     header = text.split("\n", 1)[0]
     delimiter = ";" if header.count(";") >= header.count(",") else ","
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as exc:  # a NUL byte, a cell past csv's field size limit
+        raise ManifestError("manifest_unreadable", f"Manifeste illisible / unreadable manifest: {exc}") from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise ManifestError("manifest_empty", "Manifeste vide / the manifest is empty")

@@ -3,10 +3,11 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import pytest
 from helios_testlib import acquit_sample, pes_sample
 
-from schemas.helios.acquit import build_acquit
-from schemas.helios.pes import read_pes_aller
+from schemas.helios.acquit import build_acquit, parse_acquit
+from schemas.helios.pes import HeliosError, read_pes_aller
 from schemas.helios.retour import parse_pes_retour
 from schemas.inspect import inspect_message
 
@@ -66,3 +67,31 @@ def test_pes_retour() -> None:
     assert [(p["id_pce"], p["etat_pce"]) for p in r["pieces"]] == [("7", "3"), ("8", "5")]
     assert r["pieces"][0]["obj"] == "Achat été" and r["pieces"][0]["id_bord"] == "42"
     assert inspect_message(RETOUR) == r
+
+
+OLD_ACQUIT_NS = "http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/retour"
+
+
+def older_revision(acquit: bytes) -> bytes:
+    """The real acquit sample as older files carry it: the root in `…/Rev0/retour`, not `…/retour/v2`."""
+    old = acquit.replace(b'xmlns:n="http://www.minefi.gouv.fr/cp/helios/pes_v2/Rev0/retour/v2"',
+                         f'xmlns:n="{OLD_ACQUIT_NS}"'.encode())
+    assert old != acquit
+    return old
+
+
+def test_inspect_acquit_in_the_older_revision_namespace_gives_the_same_fields() -> None:
+    current, old = inspect_message(acquit_sample()), inspect_message(older_revision(acquit_sample()))
+    assert old["format"] == "PES_ACQUIT" and old["namespace"] == OLD_ACQUIT_NS
+    assert {k: v for k, v in old.items() if k != "namespace"} == {k: v for k, v in current.items() if k != "namespace"}
+    assert old["verdict"] == "accepted" and old["element_count"] == 5 and old["nom_fic"]
+
+
+def test_parse_acquit_reads_the_older_revision_and_still_validates_it() -> None:
+    assert parse_acquit(older_revision(acquit_sample())).to_dict() == parse_acquit(acquit_sample()).to_dict()
+    with pytest.raises(HeliosError) as broken:
+        parse_acquit(older_revision(acquit_sample()).replace(b'<DomaineAck V="5"/>', b'<Inconnu V="5"/>', 1))
+    assert broken.value.code == "pes_acquit_xsd_invalid"
+    with pytest.raises(HeliosError) as aller:
+        parse_acquit(acquit_sample().replace(b"/Rev0/retour/v2", b"/Rev0/aller"))
+    assert aller.value.code == "pes_not_acquit"

@@ -14,7 +14,6 @@ from bus.config import Settings
 from bus.deposits import Depositor
 from bus.store.db import Store
 from connectors.inbound.pastell import fallback, v1, v2, v2_admin
-from connectors.inbound.pastell.auth import LoginThrottle
 from connectors.inbound.pastell.catalog import Catalog
 from connectors.inbound.pastell.connecteur_admin import Connecteurs
 from connectors.inbound.pastell.context import Pastell
@@ -26,7 +25,7 @@ from connectors.inbound.pastell.utilisateurs import Utilisateurs
 
 def mount(app: FastAPI, store: Store, blobs: BlobStore, depositor: Depositor, settings: Settings) -> None:
     documents = Documents(store, blobs, depositor, settings)
-    pastell = Pastell(documents, Catalog(documents), LoginThrottle(), Connecteurs(store, documents),
+    pastell = Pastell(documents, Catalog(documents), app.state.throttle, Connecteurs(store, documents),
                       Utilisateurs(store), Entites(store, documents))
     app.state.pastell = pastell
     app.add_middleware(PastellPathMiddleware)

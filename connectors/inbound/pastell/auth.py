@@ -1,47 +1,22 @@
 """Who calls the Pastell API: HTTP Basic whose password is a dematbus API key (login: the key's
 name, its id, or `apikey`), or `Authorization: Bearer <key>` like Pastell 4. Failed logins are
-rate-limited per client IP (429 with `Retry-After`, as Pastell 4 does)."""
+rate-limited per client IP (429 with `Retry-After`, as Pastell 4 does), counted in the store as
+the `pastell` face of bus/store/throttle.py so every API process shares the count."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import time
-from collections import deque
 
 from starlette.requests import Request
 
 from bus.store.apikeys import find_key
 from bus.store.models import ApiKey
+from bus.store.throttle import Throttle
+from connectors.inbound.auth import client_address, only_supplementary_roles
 from connectors.inbound.pastell.errors import PastellError
 
 REALM = {"WWW-Authenticate": 'Basic realm="API Pastell"'}
-
-
-class LoginThrottle:
-    """At most `limit` failed logins per client IP within `window` seconds."""
-
-    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, ip: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(ip, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        return failures
-
-    def check(self, ip: str) -> None:
-        failures = self._recent(ip, time.monotonic())
-        if len(failures) >= self.limit:
-            retry = max(1, int(failures[0] + self.window - time.monotonic()) + 1)
-            raise PastellError(429, "Trop de tentatives de connexion échouées, réessayez plus tard",
-                               {"Retry-After": str(retry)})
-
-    def failed(self, ip: str) -> None:
-        self._recent(ip, time.monotonic()).append(time.monotonic())
-        if len(self._failures) > 100_000:  # bound memory under a spray of addresses
-            self._failures.clear()
 
 
 def _credentials(header: str) -> tuple[str | None, str] | None:
@@ -57,9 +32,11 @@ def _credentials(header: str) -> tuple[str | None, str] | None:
     return None
 
 
-async def authenticate(request: Request, throttle: LoginThrottle) -> ApiKey:
-    ip = request.client.host if request.client else "?"
-    throttle.check(ip)
+async def authenticate(request: Request, throttle: Throttle) -> ApiKey:
+    ip = client_address(request)
+    if (wait := await throttle.retry_after("pastell", ip)) is not None:
+        raise PastellError(429, "Trop de tentatives de connexion échouées, réessayez plus tard",
+                           {"Retry-After": str(wait)})
     header = request.headers.get("authorization")
     if not header:
         raise PastellError(401, "Authentification requise (HTTP Basic : login et clé d'API)", REALM)
@@ -72,6 +49,8 @@ async def authenticate(request: Request, throttle: LoginThrottle) -> ApiKey:
         if key is not None and login is not None and login not in {"apikey", key.name, key.id}:
             key = None
     if key is None:
-        throttle.failed(ip)
+        await throttle.failed("pastell", ip)
         raise PastellError(401, "Identifiant ou clé d'API incorrect", REALM)
+    if only_supplementary_roles(key):
+        raise PastellError(403, "Acces interdit : le rôle rh s'ajoute à un autre rôle")
     return key

@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from bus.store.models import ApiKey
-from connectors.inbound.pastell.auth import LoginThrottle, authenticate
+from bus.store.throttle import Throttle
+from connectors.inbound.pastell.auth import authenticate
 from connectors.inbound.pastell.catalog import Catalog
 from connectors.inbound.pastell.connecteur_admin import Connecteurs
 from connectors.inbound.pastell.documents import Documents, Download
@@ -42,7 +43,7 @@ def stringify(value: Any) -> Any:
 class Pastell:
     documents: Documents
     catalog: Catalog
-    throttle: LoginThrottle
+    throttle: Throttle
     connecteurs: Connecteurs
     utilisateurs: Utilisateurs
     entites: Entites

@@ -429,7 +429,9 @@ class Documents:
             async with self.store.sessions() as session:
                 if await session.get(Document, row.id_d) is not None:
                     return  # a concurrent call deposited it
-            raise PastellError(400, f"L'action « {action} »  n'est pas permise : {exc.message}") from None
+            # Pastell's body has no code: the machine-readable one rides in a header.
+            raise PastellError(400, f"L'action « {action} »  n'est pas permise : {exc.message}",
+                               {"X-Error-Code": exc.code}) from None
 
     async def poll_now(self, id_d: str, siren: str) -> None:
         """`verif-*`: the worker asks the remote side now (bus.stages.runner.StageRunner.poll_now)."""

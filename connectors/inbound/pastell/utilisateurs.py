@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bus.scope import in_scope
 from bus.store.apikeys import ROLES, create_key, find_key
 from bus.store.db import Store
 from bus.store.entites import ensure_ids
@@ -240,7 +241,7 @@ class Utilisateurs:
 
 
 def _with_role(roles: list[str], sirens: list[str], role: str, siren: str) -> tuple[list[str], list[str]]:
-    has_entite = siren in sirens or "*" in sirens
+    has_entite = in_scope(sirens, siren)
     if role in roles and has_entite:
         return roles, sirens
     if not ((role in roles or set(sirens) <= {siren}) and (has_entite or set(roles) <= {role})):
