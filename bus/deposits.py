@@ -132,6 +132,12 @@ class Depositor:
             raise _duplicate(definition.business_key or "", business_key or "")
         return Deposited(doc_id, created=True)
 
+    async def store_upload(self, upload: Upload, max_bytes: int,
+                           seal_for: str | None = None) -> tuple[DepositFile, BlobRef]:
+        """One file checked and stored as a deposit's are (name, size, emptiness, sniffed type);
+        another path that takes files from outside (a reply to the préfecture) uses it too."""
+        return await self._store(upload, max_bytes, seal_for)
+
     async def _store(self, upload: Upload, max_bytes: int, seal_for: str | None = None) -> tuple[DepositFile, BlobRef]:
         name = upload.name.replace("\\", "/").rsplit("/", 1)[-1]
         if not name or name.startswith(".") or len(name) > 200:

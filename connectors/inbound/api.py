@@ -20,9 +20,10 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bus.batches import BatchDepositor
+from bus.courriers import messages as prefecture_messages
 from bus.blobs import BlobStore
 from bus.config import Settings
-from bus.deposits import Depositor, DepositRefused, Upload
+from bus.deposits import Depositor, DepositRefused
 from bus.flows.definition import flow_names, load_flow
 from bus.scope import in_scope, restrict
 from bus.store.db import Store
@@ -33,6 +34,7 @@ from connectors.inbound import (
     annulation,
     batches,
     counters,
+    courriers,
     groups,
     operations,
     pastell,
@@ -47,12 +49,10 @@ from connectors.inbound.auth import (
     require_role,
     require_scope,
 )
+from connectors.inbound.uploads import as_upload as _upload
 from connectors.inbound.views import DocumentView, document_view
 from schemas.errors import SchemaError
 from schemas.siren import is_valid_siren
-
-CHUNK = 1 << 16
-
 
 SCHEMA_ERROR_STATUS = {"document_not_pdf": 415, "annexe_bad_type": 415, "file_too_large": 413}
 
@@ -72,6 +72,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app = FastAPI(title="dematbus", version="0.1.0", lifespan=lifespan,
                   description="Deposit documents (ACTES…) and follow them to the préfecture and the archive.")
     app.state.store = store
+    app.state.depositor = depositor
     app.include_router(operations.router)
     app.include_router(reports.router)
     app.include_router(batches.router)
@@ -79,6 +80,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(groups.router)
     app.include_router(webhooks.router)
     app.include_router(annulation.router)
+    app.include_router(courriers.router)
     console.mount(app, settings, blobs)
     pastell.mount(app, store, blobs, depositor, settings)
     publication.mount(app, settings, blobs)
@@ -191,15 +193,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     return app
 
 
-def _upload(upload: UploadFile, role: str) -> Upload:
-    def chunks() -> Any:
-        upload.file.seek(0)
-        while chunk := upload.file.read(CHUNK):
-            yield chunk
-
-    return Upload(name=upload.filename or "", role=role, chunks=chunks(), content_type=upload.content_type)
-
-
 async def _readable(session: Any, key: ApiKey, document_id: str) -> Document:
     doc = await session.get(Document, document_id)
     # Another collectivité's document answers exactly like a missing one: no existence leak.
@@ -214,4 +207,4 @@ async def _view(session: Any, document_id: str) -> DocumentView:
     timeline = (await session.execute(
         select(JournalEntry).where(JournalEntry.document_id == document_id).order_by(JournalEntry.seq)
     )).scalars().all()
-    return document_view(doc, list(files), list(timeline))
+    return document_view(doc, list(files), list(timeline), await prefecture_messages.of_document(session, document_id))
