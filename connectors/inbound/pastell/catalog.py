@@ -15,6 +15,7 @@ from bus.store.models import (
 )
 from bus.store.models import File as FileRow
 from bus.store.pastell_admin import ensure_holders
+from connectors.inbound.pastell import courriers
 from connectors.inbound.pastell.documents import Documents, Loaded, stamp
 from connectors.inbound.pastell.errors import PastellError
 from connectors.inbound.pastell.flux import flux_ids, load_flux, native_flux
@@ -84,6 +85,8 @@ class Catalog:
             for possible in view.possible:
                 actions.setdefault(possible, {"name-action": possible, "name": possible,
                                               "rule": {"last-action": [view.action]}})
+        if flux.courriers:
+            actions.update(courriers.ACTIONS)
         return actions
 
     # -- lists ------------------------------------------------------------------------------
