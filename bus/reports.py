@@ -171,25 +171,19 @@ async def volumes(store: Store, *, year: int, sirens: list[str] | None = None, f
         .group_by(Document.siren, Document.flow, JournalEntry.document_id, JournalEntry.state)
         .having(first_at >= start)
     )
-    if sirens is not None:
-        firsts = firsts.where(Document.siren.in_(sorted(set(sirens)) or [""]))
-    if flow is not None:
-        firsts = firsts.where(Document.flow == flow)
-    firsts_sq = firsts.subquery("firsts")
-    # Month bucket in a subquery, then GROUP BY plain columns: PostgreSQL refuses to group by an
-    # expression whose bound parameters are numbered differently in SELECT and GROUP BY.
-    month = case(*[(firsts_sq.c.first_at < bounds[m], m) for m in range(1, 12)], else_=12)
-    bucketed = select(firsts_sq.c.siren, firsts_sq.c.flow, firsts_sq.c.state,
-                      month.label("month")).subquery("bucketed")
-    counted = (
-        select(bucketed.c.siren, bucketed.c.flow, bucketed.c.state, bucketed.c.month,
-               func.count().label("n"))
-        .group_by(bucketed.c.siren, bucketed.c.flow, bucketed.c.state, bucketed.c.month)
-    )
+    counted = _per_month(_filtered(firsts, sirens, flow), bounds, "state", "first_at")
+    # The préfecture's letters received in the year, per type: from the `prefecture_messages`
+    # table, whose `received_at` is the instant of the acte's journal entry (the live counters
+    # count its day).
+    received = (select(Document.siren.label("siren"), Document.flow.label("flow"),
+                       PrefectureMessage.code.label("code"), PrefectureMessage.received_at.label("at"))
+                .join(Document, Document.id == PrefectureMessage.document_id)
+                .where(PrefectureMessage.received_at >= start, PrefectureMessage.received_at < end))
+    letters_counted = _per_month(_filtered(received, sirens, flow), bounds, "code", "at")
 
     async with store.sessions() as session:
         result = (await session.execute(counted)).all()
-        letters = (await session.execute(_messages_counted(bounds, sirens, flow))).all()
+        letters = (await session.execute(letters_counted)).all()
         found = sorted({r.siren for r in result} | {r.siren for r in letters})
         names: dict[str, str] = {}
         if found:
@@ -200,30 +194,30 @@ async def volumes(store: Store, *, year: int, sirens: list[str] | None = None, f
     cells: dict[tuple[str, str], dict[int, dict[str, int]]] = {}
     for r in result:
         months = cells.setdefault((r.siren, r.flow), {m: zero_counts() for m in range(1, 13)})
-        months[int(r.month)][r.state] += int(r.n)
+        months[int(r.month)][r.key] += int(r.n)
     for r in letters:
         months = cells.setdefault((r.siren, r.flow), {m: zero_counts() for m in range(1, 13)})
-        months[int(r.month)][metric(r.code)] += int(r.n)
+        months[int(r.month)][metric(r.key)] += int(r.n)
     return build_report(year, cells, names, sirens=sirens, flow=flow, tz=tz)
 
 
-def _messages_counted(bounds: list[datetime], sirens: list[str] | None, flow: str | None) -> Any:
-    """The préfecture's letters received in the year, per (siren, flow, type, month): from the
-    `prefecture_messages` table, whose `received_at` is the instant of the acte's journal entry
-    (the live counters count its day)."""
-    received = (select(PrefectureMessage.siren.label("siren"), Document.flow.label("flow"),
-                       PrefectureMessage.code.label("code"), PrefectureMessage.received_at.label("at"))
-                .join(Document, Document.id == PrefectureMessage.document_id)
-                .where(PrefectureMessage.received_at >= bounds[0], PrefectureMessage.received_at < bounds[12]))
+def _filtered(query: Any, sirens: list[str] | None, flow: str | None) -> Any:
     if sirens is not None:
-        received = received.where(PrefectureMessage.siren.in_(sorted(set(sirens)) or [""]))
+        query = query.where(Document.siren.in_(sorted(set(sirens)) or [""]))
     if flow is not None:
-        received = received.where(Document.flow == flow)
-    sq = received.subquery("received")
-    month = case(*[(sq.c.at < bounds[m], m) for m in range(1, 12)], else_=12)
-    bucketed = select(sq.c.siren, sq.c.flow, sq.c.code, month.label("month")).subquery("letters")
-    return (select(bucketed.c.siren, bucketed.c.flow, bucketed.c.code, bucketed.c.month, func.count().label("n"))
-            .group_by(bucketed.c.siren, bucketed.c.flow, bucketed.c.code, bucketed.c.month))
+        query = query.where(Document.flow == flow)
+    return query
+
+
+def _per_month(rows: Any, bounds: list[datetime], key: str, at: str) -> Any:
+    """`rows` (siren, flow, `key`, `at`) counted per (siren, flow, key, month of `at`). The month
+    bucket is computed in a subquery, then grouped by plain columns: PostgreSQL refuses to group by
+    an expression whose bound parameters are numbered differently in SELECT and GROUP BY."""
+    sq = rows.subquery()
+    month = case(*[(sq.c[at] < bounds[m], m) for m in range(1, 12)], else_=12)
+    bucketed = select(sq.c.siren, sq.c.flow, sq.c[key].label("key"), month.label("month")).subquery()
+    return (select(bucketed.c.siren, bucketed.c.flow, bucketed.c.key, bucketed.c.month, func.count().label("n"))
+            .group_by(bucketed.c.siren, bucketed.c.flow, bucketed.c.key, bucketed.c.month))
 
 
 def build_report(year: int, cells: dict[tuple[str, str], dict[int, dict[str, int]]], names: dict[str, str], *,
