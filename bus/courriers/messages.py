@@ -90,12 +90,21 @@ async def latest_replies(session: AsyncSession, message_ids: Collection[int]) ->
     return {r.message_id: r for r in rows}  # the last generation wins
 
 
+async def of_documents(session: AsyncSession, document_ids: Collection[str]) -> dict[str, list[Listed]]:
+    """Each acte's messages, oldest first (a list of many actes costs a query per 500)."""
+    ids, out = list(document_ids), {}
+    for start in range(0, len(ids), 500):
+        found = list((await session.execute(
+            select(PrefectureMessage).where(PrefectureMessage.document_id.in_(ids[start:start + 500]))
+            .order_by(PrefectureMessage.received_at, PrefectureMessage.id))).scalars())
+        replies = await latest_replies(session, [m.id for m in found])
+        for m in found:
+            out.setdefault(m.document_id, []).append(Listed(m, replies.get(m.id)))
+    return out
+
+
 async def of_document(session: AsyncSession, document_id: str) -> list[Listed]:
-    found = list((await session.execute(
-        select(PrefectureMessage).where(PrefectureMessage.document_id == document_id)
-        .order_by(PrefectureMessage.received_at, PrefectureMessage.id))).scalars())
-    replies = await latest_replies(session, [m.id for m in found])
-    return [Listed(m, replies.get(m.id)) for m in found]
+    return (await of_documents(session, [document_id])).get(document_id, [])
 
 
 async def listed(session: AsyncSession, scope: Any, state: str = rules.RECEIVED,

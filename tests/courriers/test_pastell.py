@@ -53,6 +53,8 @@ async def test_a_client_reads_the_letters_and_answers_a_demande_de_pieces(world:
     assert data["demande_piece_complementaire_date"] and "has_reponse_demande_piece_complementaire" not in data
     assert detail["last_action"]["action"] == "attente-reponse-prefecture"
     assert "send-reponse-prefecture" in detail["action_possible"]
+    listed = (await pastell.get(f"/api/v2/entite/{id_e}/document", params={"lastetat": "attente-reponse-prefecture"})).json()
+    assert [r["id_d"] for r in listed] == [doc_id]
     archive = await pastell.get("/api/recuperation-fichier.php",
                                 params={"id_e": id_e, "id_d": doc_id, "field": "demande_piece_complementaire"})
     assert archive.status_code == 200 and gzip.decompress(archive.content)

@@ -116,10 +116,12 @@ class Catalog:
                 select(Document).where(Document.id.in_(deposited)))).scalars()} if deposited else {})
             native = [d for d in docs.values() if d.id not in seen]
             names = await self._document_files(session, [d.id for d in native])
-        rows += [r for d in native if (r := view_row(d, ids[d.siren], names.get(d.id, []))) is not None]
+            rows += [r for d in native if (r := view_row(d, ids[d.siren], names.get(d.id, []))) is not None]
+            letters = await courriers.letters_of(session, {r.id_d: load_flux(r.flux) for r in rows if r.id_d in docs})
         out = []
         for row in rows:
-            loaded = Loaded(colls[row.siren], row, load_flux(row.flux), docs.get(row.id_d), [], [])
+            loaded = Loaded(colls[row.siren], row, load_flux(row.flux), docs.get(row.id_d), [], [],
+                            letters.get(row.id_d, {}))
             out.append((loaded, self._list_row(loaded, ids[row.siren])))
         return out
 
