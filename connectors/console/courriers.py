@@ -25,6 +25,7 @@ from connectors.console.access import DOCUMENT_ROLES
 from connectors.console.deposit_forms import Group, Option
 from connectors.console.session import csrf_ok
 from connectors.console.web import ConsoleError, ConsoleRoute, render, require, templates
+from connectors.inbound.batches import shown_metadata
 from connectors.inbound.uploads import as_upload
 from connectors.inbound.views import PrefectureMessageView, message_view
 from schemas.actes.classification import Classification
@@ -47,14 +48,14 @@ def typology_choices(coll: Collectivite | None, nature: int) -> tuple[Group, ...
     return (Group("", tuple(ordered)),)
 
 
-async def page_context(db: AsyncSession, doc: Document, may_reply: bool) -> dict[str, Any]:
+async def page_context(db: AsyncSession, doc: Document, may_reply: bool, personal: bool) -> dict[str, Any]:
     """What the acte's page shows of its messages (connectors/console/templates/_courriers.html)."""
     listed = await messages.of_document(db, doc.id)
     if not listed:
         return {"courriers": []}
     files = {f.name: f for f in (await db.execute(select(FileRow).where(FileRow.document_id == doc.id))).scalars()}
     coll = await db.get(Collectivite, doc.siren)
-    views: list[PrefectureMessageView] = [message_view(m, files) for m in listed]
+    views: list[PrefectureMessageView] = [message_view(m, files, personal) for m in listed]
     return {"courriers": views, "may_reply": may_reply, "annex_slots": range(1, ANNEX_SLOTS + 1),
             "typologies": typology_choices(coll, int((doc.meta or {}).get("nature") or 0))}
 
@@ -65,7 +66,8 @@ async def inbox(request: Request) -> Response:
     async with request.app.state.store.sessions() as db:
         rows = await messages.listed(db, session.key, rules.RECEIVED)
         names = dict((await db.execute(select(Collectivite.siren, Collectivite.name))).tuples().all())
-    return render(request, "courriers.html", rows=[(message_view(m, {}), d) for m, d in rows], names=names)
+    return render(request, "courriers.html", rows=[(message_view(m, {}), d, shown_metadata(session.key, d))
+                                                   for m, d in rows], names=names)
 
 
 def _file(value: Any, role: str) -> Upload | None:

@@ -152,7 +152,8 @@ async def document(request: Request, document_id: str) -> Response:
             select(JournalEntry).where(JournalEntry.document_id == doc.id).order_by(JournalEntry.seq))).scalars())
         effects = list((await db.execute(
             select(Effect).where(Effect.document_id == doc.id).order_by(Effect.generation, Effect.id))).scalars())
-        letters = await courriers.page_context(db, doc, session.has(*courriers.REPLY_ROLES))
+        letters = await courriers.page_context(db, doc, session.has(*courriers.REPLY_ROLES),
+                                               may_read_personal_data(session.key, doc))
     view = document_view(doc, files, timeline).model_copy(update={"metadata": shown_metadata(session.key, doc)})
     following = not load_flow(doc.flow).is_terminal(doc.state)
     return render(request, "document.html", doc=view, effects=effects, quote=quote,

@@ -153,7 +153,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     async def get_document(document_id: str, key: Key) -> Any:
         async with store.sessions() as session:
             doc = await _readable(session, key, document_id)
-            view = await _view(session, document_id)
+            view = await _view(session, document_id, batches.may_read_personal_data(key, doc))
             return view.model_copy(update={"metadata": batches.shown_metadata(key, doc)})
 
     @app.get("/api/v1/documents")
@@ -201,10 +201,11 @@ async def _readable(session: Any, key: ApiKey, document_id: str) -> Document:
     return doc
 
 
-async def _view(session: Any, document_id: str) -> DocumentView:
+async def _view(session: Any, document_id: str, personal: bool = True) -> DocumentView:
     doc = await session.get(Document, document_id, populate_existing=True)
     files = (await session.execute(select(FileRow).where(FileRow.document_id == document_id).order_by(FileRow.id))).scalars().all()
     timeline = (await session.execute(
         select(JournalEntry).where(JournalEntry.document_id == document_id).order_by(JournalEntry.seq)
     )).scalars().all()
-    return document_view(doc, list(files), list(timeline), await prefecture_messages.of_document(session, document_id))
+    return document_view(doc, list(files), list(timeline), await prefecture_messages.of_document(session, document_id),
+                         personal)

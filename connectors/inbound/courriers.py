@@ -32,8 +32,11 @@ from bus.courriers.replies import (
     load_message,
     request_reply,
 )
+from bus.store.models import Document
 from bus.store.models import File as FileRow
+from connectors.inbound import batches
 from connectors.inbound.auth import ApiError, Key
+from connectors.inbound.batches import may_read_personal_data
 from connectors.inbound.uploads import as_upload
 from connectors.inbound.views import PrefectureMessageView, message_view
 
@@ -41,12 +44,12 @@ router = APIRouter(prefix="/api/v1", tags=["préfecture"])
 BASE = "/documents/{document_id}/prefecture-messages"
 
 
-async def _views(request: Request, document_id: str) -> list[PrefectureMessageView]:
+async def _views(request: Request, key: Key, doc: Document) -> list[PrefectureMessageView]:
     async with request.app.state.store.sessions() as session:
-        listed = await messages.of_document(session, document_id)
+        listed = await messages.of_document(session, doc.id)
         files = {f.name: f for f in (await session.execute(
-            select(FileRow).where(FileRow.document_id == document_id))).scalars()}
-    return [message_view(m, files) for m in listed]
+            select(FileRow).where(FileRow.document_id == doc.id))).scalars()}
+    return [message_view(m, files, may_read_personal_data(key, doc)) for m in listed]
 
 
 async def _refusing(call: Any) -> Any:
@@ -63,20 +66,22 @@ async def inbox(request: Request, key: Key, state: str = rules.RECEIVED, limit: 
     async with request.app.state.store.sessions() as session:
         rows = await messages.listed(session, key, state, min(max(limit, 1), 1000))
     return {"messages": [{"document_id": d.id, "siren": d.siren, "flow": d.flow,
-                          "numero_interne": (d.meta or {}).get("numero_interne"), "objet": (d.meta or {}).get("objet"),
-                          **message_view(m, {}).model_dump(mode="json", exclude={"files"})} for m, d in rows]}
+                          "numero_interne": (d.meta or {}).get("numero_interne"),
+                          "objet": batches.shown_metadata(key, d).get("objet"),
+                          **message_view(m, {}, may_read_personal_data(key, d)).model_dump(mode="json", exclude={"files"})}
+                         for m, d in rows]}
 
 
 @router.get(BASE)
 async def of_document(document_id: str, request: Request, key: Key) -> dict[str, Any]:
-    await _refusing(load_document(request.app.state.store, key, document_id))
-    return {"prefecture_messages": [v.model_dump(mode="json") for v in await _views(request, document_id)]}
+    doc = await _refusing(load_document(request.app.state.store, key, document_id))
+    return {"prefecture_messages": [v.model_dump(mode="json") for v in await _views(request, key, doc)]}
 
 
 @router.get(BASE + "/{message_id}")
 async def one(document_id: str, message_id: int, request: Request, key: Key) -> dict[str, Any]:
-    await _refusing(load_message(request.app.state.store, key, document_id, message_id))
-    view = next(v for v in await _views(request, document_id) if v.id == message_id)
+    doc, _, _ = await _refusing(load_message(request.app.state.store, key, document_id, message_id))
+    view = next(v for v in await _views(request, key, doc) if v.id == message_id)
     return view.model_dump(mode="json")
 
 

@@ -80,7 +80,9 @@ def file_view(f: File) -> FileView:
     return FileView(name=f.name, role=f.role, size=f.size, sha256=f.sha256, media_type=f.media_type)
 
 
-def message_view(listed: Listed, files: dict[str, File]) -> PrefectureMessageView:
+def message_view(listed: Listed, files: dict[str, File], personal: bool = True) -> PrefectureMessageView:
+    """`personal` False: for a key without the read role of an encrypted flow (RH), the letter's
+    text is left out (a demande about an arrêté individuel names the agent)."""
     m, r = listed.message, listed.reply
     reply = None if r is None else ReplyView(
         kind=r.kind, code=r.code, status=r.status, transaction_id=r.remote_id, requested_by=r.requested_by,
@@ -89,13 +91,13 @@ def message_view(listed: Listed, files: dict[str, File]) -> PrefectureMessageVie
     open_reply = r is not None and r.status in (*rules.OPEN, "done")
     return PrefectureMessageView(
         id=m.id, type=m.code, label=rules.LABELS[m.code], remote_id=m.remote_id, received_at=m.received_at,
-        sent_on=m.sent_on, state=m.state, due_date=m.due_date, fields=dict(m.fields or {}),
+        sent_on=m.sent_on, state=m.state, due_date=m.due_date, fields=dict(m.fields or {}) if personal else {},
         files=[file_view(files[n]) for n in m.files or [] if n in files], error=m.error,
         replies_allowed=[] if m.state != rules.RECEIVED or open_reply else list(rules.REPLIES[m.code]), reply=reply)
 
 
 def document_view(doc: Document, files: list[File], timeline: list[JournalEntry],
-                  messages: list[Listed] | None = None) -> DocumentView:
+                  messages: list[Listed] | None = None, personal: bool = True) -> DocumentView:
     by_name = {f.name: f for f in files}
     return DocumentView(
         id=doc.id, flow=doc.flow, siren=doc.siren, state=doc.state, terminal=load_flow(doc.flow).is_terminal(doc.state),
@@ -104,6 +106,6 @@ def document_view(doc: Document, files: list[File], timeline: list[JournalEntry]
         updated_at=doc.updated_at,
         files=[file_view(f) for f in files],
         timeline=[TimelineEntry(seq=j.seq, at=j.at, event=j.event, state=j.state, detail=j.detail) for j in timeline],
-        prefecture_messages=[message_view(m, by_name) for m in messages or []],
+        prefecture_messages=[message_view(m, by_name, personal) for m in messages or []],
     )
 

@@ -95,6 +95,7 @@ async def world(store: Store, settings: Settings, start_s2low) -> AsyncIterator[
             "operator": await create_key(session, [SIREN], ["operator"], name="Opératrice A"),
             "reporter": await create_key(session, [SIREN], ["reporter"]),
             "other": await create_key(session, [OTHER_SIREN], ["depositor", "operator"]),
+            "rh": await create_key(session, [SIREN], ["depositor", "rh"], name="Service RH"),
         }
     blobs = BlobStore(settings.blob_dir, settings.keys_dir)
     registry = ConnectorRegistry("http://127.0.0.1:9", timeout=3)

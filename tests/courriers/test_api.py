@@ -116,3 +116,19 @@ async def test_other_keys_and_hostile_requests(world: World, api: httpx.AsyncCli
         assert (refused.status_code, refused.json()["error"]["code"]) == (status, code), refused.text
     view = (await api.get(url, headers=auth(world, "operator"))).json()
     assert view["reply"] is None and view["state"] == "received"  # nothing half-stored
+
+
+async def test_a_letter_about_an_rh_acte_keeps_its_text_for_the_rh_role(world: World, api: httpx.AsyncClient) -> None:
+    doc_id, tx = await world.acte("RH_API", flow="rh-acte")
+    world.send(tx, "3-1")
+    await world.collector.run_due()
+    [seen] = (await api.get(f"/api/v1/documents/{doc_id}", headers=auth(world, "rh"))).json()["prefecture_messages"]
+    assert seen["fields"]["description_pieces"]
+    [hidden] = (await api.get(f"/api/v1/documents/{doc_id}", headers=auth(world, "depositor"))).json()[
+        "prefecture_messages"]
+    assert hidden["fields"] == {} and hidden["type"] == "3-1" and hidden["due_date"] == seen["due_date"]
+    inbox = (await api.get("/api/v1/prefecture-messages", headers=auth(world, "operator"))).json()["messages"]
+    assert inbox[0]["fields"] == {}
+    pdf = hidden["files"][2]["name"]
+    assert (await api.get(f"/api/v1/documents/{doc_id}/files/{pdf}", headers=auth(world, "depositor"))).status_code == 403
+    assert (await api.get(f"/api/v1/documents/{doc_id}/files/{pdf}", headers=auth(world, "rh"))).content.startswith(b"%PDF-")
