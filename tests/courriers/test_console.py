@@ -36,6 +36,8 @@ async def test_answer_a_demande_de_pieces_and_close_a_deferral(world: World, bro
     world.send(tx, "3-1")
     world.send(tx, "5-1")
     await world.collector.run_due()
+    anonymous = await browser.get("/console/courriers")
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/console/login?next=")
     assert (await login(browser, world.keys["depositor"])).status_code == 303
 
     inbox = await browser.get("/console/courriers")
