@@ -5,7 +5,8 @@ a déféré au tribunal administratif (5-1), collected for every acknowledged ac
 
 - rules.py: what each message is and takes, and the délai the law sets;
 - collect.py: one listing per collectivité and interval, each message recorded once;
-- replies.py: the reply requested (API, console, Pastell API), sent and followed by the worker;
+- replies.py: the reply requested (API, console, Pastell API), or the letter closed without one;
+- sender.py: the worker sends each reply once and follows it to the préfecture's acknowledgement;
 - messages.py: reading the messages, journaling and announcing what happens to them;
 - ledger.py: the effect mechanics (due rows, lease, retry delay, reschedule);
 - worker.py: the worker's timers.

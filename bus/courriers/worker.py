@@ -8,7 +8,7 @@ from typing import Any
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.courriers.collect import Collector
-from bus.courriers.replies import ReplyRunner
+from bus.courriers.sender import ReplyRunner
 from bus.stages.runner import RunnerSettings
 from bus.store.db import Store
 from connectors.registry import ConnectorRegistry

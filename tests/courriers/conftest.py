@@ -17,7 +17,7 @@ from bus.blobs import BlobStore
 from bus.collectivites import add_collectivite
 from bus.config import Settings
 from bus.courriers.collect import Collector
-from bus.courriers.replies import ReplyRunner
+from bus.courriers.sender import ReplyRunner
 from bus.deposits import Depositor
 from bus.stages.runner import RunnerSettings
 from bus.store import journal
