@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # at start-up instead of waiting for the stage timeout.
     redrive_on_start: bool = False
     connector_timeout: float = 30.0
+    # How often each collectivité's TdT is asked for the préfecture's messages about its acknowledged
+    # actes (bus/courriers): one listing per collectivité and interval, whatever the number of actes.
+    prefecture_poll_interval: float = 300.0
     worker_metrics_port: int | None = None  # DEMATBUS_WORKER_METRICS_PORT: the worker's /metrics (off by default)
 
     # Webhooks (bus.webhooks): retried with exponential backoff, then left as failed

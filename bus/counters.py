@@ -67,16 +67,17 @@ def local_day(at_utc: datetime) -> date:
 
 
 def increments(move: dict[str, Any]) -> dict[str, int]:
-    """What one (first) move adds: its state, plus the flow volumes when it is the deposit."""
+    """What one (first) move adds: its state, plus the flow volumes when it is the deposit. An
+    event that is no state change (`type`, bus.moves.announce_event) adds its volumes only."""
     day = local_day(datetime.fromisoformat(move["at"]))
-    out = {CounterKey(move["siren"], move["flow"], day, move["state"]).encode(): 1}
+    out = {} if move.get("type") else {CounterKey(move["siren"], move["flow"], day, move["state"]).encode(): 1}
     for metric, n in (move.get("volumes") or {}).items():
         out[CounterKey(move["siren"], move["flow"], day, metric).encode()] = int(n)
     return out
 
 
 def counted_key(move: dict[str, Any]) -> str:
-    return f"{move['document_id']}{SEP}{move['state']}"
+    return move["event_id"] if move.get("type") else f"{move['document_id']}{SEP}{move['state']}"
 
 
 async def save_snapshot(store: Store, values: dict[str, int]) -> None:

@@ -111,7 +111,7 @@ class Depositor:
         for dotted in definition.deposit_checks:
             meta = await asyncio.to_thread(resolve(dotted), meta, stored[0][0], [s[0] for s in stored[1:]], context)
         for info, ref in stored:
-            await asyncio.to_thread(self._check_content, info, ref, sealed=seal_for is not None)
+            await asyncio.to_thread(self.check_content, info, ref, sealed=seal_for is not None)
 
         business_key = str(meta[definition.business_key]) if definition.business_key else None
         if business_key is not None:
@@ -143,7 +143,15 @@ class Depositor:
             raise _duplicate(definition.business_key or "", business_key or "")
         return Deposited(doc_id, created=True)
 
-    def _check_content(self, info: DepositFile, ref: BlobRef, *, sealed: bool) -> None:
+    async def store_upload(self, upload: Upload, max_bytes: int,
+                           seal_for: str | None = None) -> tuple[DepositFile, BlobRef]:
+        """One file checked and stored as a deposit's are (name, size, emptiness, sniffed type);
+        another path that takes files from outside (a reply to the préfecture) uses it too, then
+        `check_content` once it has checked what the bytes are."""
+        return await self._store(upload, max_bytes, seal_for)
+
+    def check_content(self, info: DepositFile, ref: BlobRef, *, sealed: bool) -> None:
+        """A stored PDF or XML file is parsed, not only sniffed (SchemaError: `pdf_corrupt`…)."""
         source = self.blobs.get(ref.sha256) if sealed else self.blobs.path(ref.sha256)
         if info.media_type == "application/pdf":
             check_pdf(source, info.name)

@@ -48,3 +48,12 @@ def move_message(doc: Document, entry: JournalEntry) -> dict[str, Any]:
 def announce(session: AsyncSession, doc: Document, entry: JournalEntry) -> None:
     """Call right after journaling a state change, in the same transaction."""
     session.add(OutboxEvent(topic=MOVES, key=doc.siren, payload=move_message(doc, entry)))
+
+
+def announce_event(session: AsyncSession, doc: Document, entry: JournalEntry, event_type: str,
+                   volumes: dict[str, int] | None = None, **data: Any) -> None:
+    """A journaled event that is no state change (a préfecture message, bus.courriers): `type`
+    names it (webhooks send it as such), the live counters count its `volumes` once per event id
+    and not its state; `data` goes to the webhook payload."""
+    message = {**move_message(doc, entry), "type": event_type, "volumes": volumes or {}, **data}
+    session.add(OutboxEvent(topic=MOVES, key=doc.siren, payload=message))

@@ -24,13 +24,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 
+from bus.courriers.rules import METRICS, metric
 from bus.store.db import Store
-from bus.store.models import Collectivite, Document, JournalEntry
+from bus.store.models import Collectivite, Document, JournalEntry, PrefectureMessage
 
 # Outcome states counted, in report column order.
 OUTCOMES: tuple[str, ...] = (
     "deposited", "signed", "transmitted", "acknowledged", "published", "rejected", "archived", "delivered", "error",
 )
+# Then the préfecture's letters received about the actes, per type (bus/courriers): prefecture_2-1 …
+COLUMNS: tuple[str, ...] = OUTCOMES + METRICS
 MONTHS_FR = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
              "octobre", "novembre", "décembre")
 DEFAULT_TZ = "Europe/Paris"
@@ -40,7 +43,7 @@ FLOW_COLOURS = ("#1f5fa8", "#d9822b", "#2a9d5c", "#8e44ad", "#c0392b", "#7f8c8d"
 
 
 def zero_counts() -> dict[str, int]:
-    return dict.fromkeys(OUTCOMES, 0)
+    return dict.fromkeys(COLUMNS, 0)
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class VolumeReport:
             "year": self.year,
             "timezone": self.tz,
             "states": list(OUTCOMES),
+            "prefecture_messages": list(METRICS),
             "filters": {"sirens": self.sirens, "flow": self.flow, "group": self.group},
             "generated_at": self.generated_at.isoformat(),
             "rows": [{"siren": r.siren, "name": r.name, "flow": r.flow, "month": r.month_label(self.year),
@@ -111,16 +115,16 @@ class VolumeReport:
         flow or total)."""
         out = io.StringIO()
         w = csv.writer(out, lineterminator="\n")
-        w.writerow(["siren", "name", "flow", "month", *OUTCOMES])
+        w.writerow(["siren", "name", "flow", "month", *COLUMNS])
         for r in self.rows:
-            w.writerow([r.siren, _cell(r.name), r.flow, r.month_label(self.year), *(r.counts[s] for s in OUTCOMES)])
+            w.writerow([r.siren, _cell(r.name), r.flow, r.month_label(self.year), *(r.counts[s] for s in COLUMNS)])
         w.writerow([])
-        w.writerow(["scope", "siren", "name", "flow", *OUTCOMES])
+        w.writerow(["scope", "siren", "name", "flow", *COLUMNS])
         for t in self.collectivite_totals:
-            w.writerow(["collectivite", t.siren, _cell(t.name or ""), t.flow, *(t.counts[s] for s in OUTCOMES)])
+            w.writerow(["collectivite", t.siren, _cell(t.name or ""), t.flow, *(t.counts[s] for s in COLUMNS)])
         for t in self.flow_totals:
-            w.writerow(["flow", "", "", t.flow, *(t.counts[s] for s in OUTCOMES)])
-        w.writerow(["total", "", "", "", *(self.total.counts[s] for s in OUTCOMES)])
+            w.writerow(["flow", "", "", t.flow, *(t.counts[s] for s in COLUMNS)])
+        w.writerow(["total", "", "", "", *(self.total.counts[s] for s in COLUMNS)])
         return out.getvalue()
 
     def to_html(self) -> str:
@@ -167,25 +171,20 @@ async def volumes(store: Store, *, year: int, sirens: list[str] | None = None, f
         .group_by(Document.siren, Document.flow, JournalEntry.document_id, JournalEntry.state)
         .having(first_at >= start)
     )
-    if sirens is not None:
-        firsts = firsts.where(Document.siren.in_(sorted(set(sirens)) or [""]))
-    if flow is not None:
-        firsts = firsts.where(Document.flow == flow)
-    firsts_sq = firsts.subquery("firsts")
-    # Month bucket in a subquery, then GROUP BY plain columns: PostgreSQL refuses to group by an
-    # expression whose bound parameters are numbered differently in SELECT and GROUP BY.
-    month = case(*[(firsts_sq.c.first_at < bounds[m], m) for m in range(1, 12)], else_=12)
-    bucketed = select(firsts_sq.c.siren, firsts_sq.c.flow, firsts_sq.c.state,
-                      month.label("month")).subquery("bucketed")
-    counted = (
-        select(bucketed.c.siren, bucketed.c.flow, bucketed.c.state, bucketed.c.month,
-               func.count().label("n"))
-        .group_by(bucketed.c.siren, bucketed.c.flow, bucketed.c.state, bucketed.c.month)
-    )
+    counted = _per_month(_filtered(firsts, sirens, flow), bounds, "state", "first_at")
+    # The préfecture's letters received in the year, per type: from the `prefecture_messages`
+    # table, whose `received_at` is the instant of the acte's journal entry (the live counters
+    # count its day).
+    received = (select(Document.siren.label("siren"), Document.flow.label("flow"),
+                       PrefectureMessage.code.label("code"), PrefectureMessage.received_at.label("at"))
+                .join(Document, Document.id == PrefectureMessage.document_id)
+                .where(PrefectureMessage.received_at >= start, PrefectureMessage.received_at < end))
+    letters_counted = _per_month(_filtered(received, sirens, flow), bounds, "code", "at")
 
     async with store.sessions() as session:
         result = (await session.execute(counted)).all()
-        found = sorted({r.siren for r in result})
+        letters = (await session.execute(letters_counted)).all()
+        found = sorted({r.siren for r in result} | {r.siren for r in letters})
         names: dict[str, str] = {}
         if found:
             names = dict((await session.execute(
@@ -195,8 +194,30 @@ async def volumes(store: Store, *, year: int, sirens: list[str] | None = None, f
     cells: dict[tuple[str, str], dict[int, dict[str, int]]] = {}
     for r in result:
         months = cells.setdefault((r.siren, r.flow), {m: zero_counts() for m in range(1, 13)})
-        months[int(r.month)][r.state] += int(r.n)
+        months[int(r.month)][r.key] += int(r.n)
+    for r in letters:
+        months = cells.setdefault((r.siren, r.flow), {m: zero_counts() for m in range(1, 13)})
+        months[int(r.month)][metric(r.key)] += int(r.n)
     return build_report(year, cells, names, sirens=sirens, flow=flow, tz=tz)
+
+
+def _filtered(query: Any, sirens: list[str] | None, flow: str | None) -> Any:
+    if sirens is not None:
+        query = query.where(Document.siren.in_(sorted(set(sirens)) or [""]))
+    if flow is not None:
+        query = query.where(Document.flow == flow)
+    return query
+
+
+def _per_month(rows: Any, bounds: list[datetime], key: str, at: str) -> Any:
+    """`rows` (siren, flow, `key`, `at`) counted per (siren, flow, key, month of `at`). The month
+    bucket is computed in a subquery, then grouped by plain columns: PostgreSQL refuses to group by
+    an expression whose bound parameters are numbered differently in SELECT and GROUP BY."""
+    sq = rows.subquery()
+    month = case(*[(sq.c[at] < bounds[m], m) for m in range(1, 12)], else_=12)
+    bucketed = select(sq.c.siren, sq.c.flow, sq.c[key].label("key"), month.label("month")).subquery()
+    return (select(bucketed.c.siren, bucketed.c.flow, bucketed.c.key, bucketed.c.month, func.count().label("n"))
+            .group_by(bucketed.c.siren, bucketed.c.flow, bucketed.c.key, bucketed.c.month))
 
 
 def build_report(year: int, cells: dict[tuple[str, str], dict[int, dict[str, int]]], names: dict[str, str], *,
@@ -210,11 +231,11 @@ def build_report(year: int, cells: dict[tuple[str, str], dict[int, dict[str, int
         for m in range(1, 13):
             counts = cells[(siren, fl)].get(m) or zero_counts()
             rows.append(VolumeRow(siren, names.get(siren, ""), fl, m, counts))
-            for s in OUTCOMES:
+            for s in COLUMNS:
                 sub[s] += counts[s]
         coll_totals.append(VolumeTotal(siren, names.get(siren, ""), fl, sub))
         acc = per_flow.setdefault(fl, zero_counts())
-        for s in OUTCOMES:
+        for s in COLUMNS:
             acc[s] += sub[s]
             grand[s] += sub[s]
     flow_totals = [VolumeTotal(None, None, fl, per_flow[fl]) for fl in sorted(per_flow)]
@@ -288,12 +309,12 @@ def _nice_max(peak: int) -> int:
 
 
 def _counts_cells(counts: dict[str, int], tag: str = "td") -> str:
-    return "".join(f'<{tag} class="n">{fmt_int(counts[s])}</{tag}>' for s in OUTCOMES)
+    return "".join(f'<{tag} class="n">{fmt_int(counts[s])}</{tag}>' for s in COLUMNS)
 
 
 def _html(report: VolumeReport) -> str:
     year = report.year
-    head = "".join(f'<th class="n">{s}</th>' for s in OUTCOMES)
+    head = "".join(f'<th class="n">{s}</th>' for s in COLUMNS)
     colours = {fl: FLOW_COLOURS[i % len(FLOW_COLOURS)] for i, fl in enumerate(report.flows())}
     deposited_by_flow: dict[str, list[int]] = {}
     for r in report.rows:

@@ -50,8 +50,10 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def payload(move: dict[str, Any]) -> dict[str, Any]:
-    return {"event_id": move["event_id"], "type": "document.state_changed",
-            **{k: move[k] for k in ("document_id", "siren", "flow", "state", "event", "seq", "at")}}
+    """A state change, or an event of its own `type` with its data (bus.moves.announce_event)."""
+    extra = {k: move[k] for k in ("prefecture_message",) if k in move}
+    return {"event_id": move["event_id"], "type": move.get("type", "document.state_changed"),
+            **{k: move[k] for k in ("document_id", "siren", "flow", "state", "event", "seq", "at")}, **extra}
 
 
 def encode(body: dict[str, Any]) -> bytes:

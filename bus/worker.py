@@ -21,6 +21,7 @@ from bus.assignment import record_assignment
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.counters import LiveCounters
+from bus.courriers import worker as courriers
 from bus.engine import Engine
 from bus.flows.definition import stage_kinds
 from bus.lanes import Lanes
@@ -90,6 +91,7 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     )
     runner = StageRunner(store, blobs, registry, runner_settings)
     annulations = AnnulationRunner(store, blobs, registry, runner_settings)
+    courriers.install(app, store, blobs, registry, runner_settings, settings)
 
     events = app.topic(EVENTS, key_type=str, value_type=bytes, value_serializer="json", key_serializer="raw")
     topics = {

@@ -61,6 +61,8 @@ class FlowDefinition(BaseModel):
     # A batch flow takes a manifest and many files; dotted path of its manifest reader.
     batch: str | None = None
     cancellable_stage: str | None = None  # the stage whose acknowledged effect can be cancelled (bus.annulation)
+    # The stage whose acknowledged transmission the préfecture writes about afterwards (bus.courriers).
+    courriers_stage: str | None = None
     volume_counts: str | None = None  # `module:function(metadata) -> {name: n}`: extra volumes counted
 
     def stage(self, name: str) -> StageDefinition:

@@ -348,3 +348,68 @@ class AuthLockout(Base):
     client: Mapped[str] = mapped_column(String(100))
     failures: Mapped[int] = mapped_column(Integer)
     locked_until: Mapped[datetime] = mapped_column()
+
+
+# -- préfecture messages after the acknowledgement (bus/courriers) -------------------------------
+
+
+class PrefectureMessage(Base):
+    """A letter of the préfecture about an acte (2-1, 3-1, 4-1, 5-1), collected from the TdT.
+    Its files are files of the document (`files` names them); the document's own state never
+    changes because of it."""
+
+    __tablename__ = "prefecture_messages"
+    # S²low lists a message until it is marked read: the same remote id must never be recorded twice.
+    __table_args__ = (UniqueConstraint("siren", "remote_id", name="uq_prefecture_messages_remote"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    siren: Mapped[str] = mapped_column(String(9), index=True)
+    code: Mapped[str] = mapped_column(String(3))  # "3-1"
+    remote_id: Mapped[str] = mapped_column(String(100))  # the message's transaction at the TdT
+    state: Mapped[str] = mapped_column(String(20), index=True)  # received -> answered -> closed
+    sent_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # DateCourrierPref (5-1: DateDepot)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    due_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)  # description_pieces, motif, nature_illegalite…
+    files: Mapped[list[str]] = mapped_column(default=list)  # names of the document's files it brought
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why its archive could not be read
+    closed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)  # closed without a reply, by
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PrefectureReply(Base):
+    """Ledger of the collectivité's replies to the préfecture (bus/courriers/replies.py), like
+    `annulations`: intent recorded before the call; intent/retry -> submitted -> done | failed."""
+
+    __tablename__ = "prefecture_replies"
+    __table_args__ = (UniqueConstraint("message_id", "generation", name="uq_prefecture_replies_generation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("prefecture_messages.id"), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))  # pieces, refus, reponse
+    code: Mapped[str] = mapped_column(String(3))  # the reply's ACTES code: "3-4"
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    remote_id: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the reply's transaction
+    requested_by: Mapped[str] = mapped_column(String(200), default="")
+    files: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{name, typologie}], the document first
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PrefecturePoll(Base):
+    """When a collectivité's TdT is next asked for the préfecture's messages: one listing per
+    collectivité and interval, whatever the number of workers (bus/courriers/collect.py)."""
+
+    __tablename__ = "prefecture_polls"
+
+    siren: Mapped[str] = mapped_column(ForeignKey("collectivites.siren"), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column(default=utcnow)
+    polled_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -10,12 +10,12 @@ from starlette.responses import FileResponse
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import Depositor
-from connectors.console import dashboard, deposit, pages
+from connectors.console import courriers, dashboard, deposit, pages
 from connectors.console.session import Sessions, load_secret
 from connectors.console.uploads import KeptFiles
 from connectors.console.web import HERE
 
-ROUTERS = (pages.router, deposit.router, dashboard.router)  # every console page (the accessibility test walks them)
+ROUTERS = (pages.router, deposit.router, dashboard.router, courriers.router)  # every console page (the accessibility test walks them)
 
 
 def mount(app: FastAPI, settings: Settings, blobs: BlobStore) -> None:

@@ -17,7 +17,7 @@ from bus.scope import in_scope
 from bus.search import DocumentFilter, search
 from bus.store.models import Document, Effect, JournalEntry
 from bus.store.models import File as FileRow
-from connectors.console import annulation
+from connectors.console import annulation, courriers
 from connectors.console.access import (
     CONSOLE_ROLES,
     DOCUMENT_ROLES,
@@ -160,12 +160,15 @@ async def document(request: Request, document_id: str) -> Response:
             select(JournalEntry).where(JournalEntry.document_id == doc.id).order_by(JournalEntry.seq))).scalars())
         effects = list((await db.execute(
             select(Effect).where(Effect.document_id == doc.id).order_by(Effect.generation, Effect.id))).scalars())
+        letters = await courriers.page_context(db, doc, session.has(*courriers.REPLY_ROLES),
+                                               may_read_personal_data(session.key, doc))
     view = document_view(doc, files, timeline).model_copy(update={"metadata": shown_metadata(session.key, doc)})
     following = not load_flow(doc.flow).is_terminal(doc.state)
     return render(request, "document.html", doc=view, effects=effects, quote=quote,
                   operator=session.has(*OPERATOR_ROLES), can_annul=session.has(*OPERATOR_ROLES) and annulation.available(doc),
                   replayed=request.query_params.get("rejoue"), annulled=request.query_params.get("annulation"),
                   deposited=request.query_params.get("depot"),
+                  courrier_flash=courriers.FLASH.get(request.query_params.get("courrier") or ""), **letters,
                   refresh=REFRESH_SECONDS if following and request.query_params.get("suivi") != "0" else None,
                   following=following)
 

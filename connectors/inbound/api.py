@@ -20,9 +20,10 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bus.batches import BatchDepositor
+from bus.courriers import messages as prefecture_messages
 from bus.blobs import BlobStore
 from bus.config import Settings
-from bus.deposits import Depositor, DepositRefused, Upload
+from bus.deposits import Depositor, DepositRefused
 from bus.flows.definition import all_states, flow_names, load_flow
 from bus.scope import in_scope, restrict
 from bus.store.db import Store
@@ -34,6 +35,7 @@ from connectors.inbound import (
     annulation,
     batches,
     counters,
+    courriers,
     groups,
     operations,
     pastell,
@@ -49,12 +51,10 @@ from connectors.inbound.auth import (
     require_scope,
 )
 from connectors.inbound.headers import SecurityHeaders
+from connectors.inbound.uploads import as_upload as _upload
 from connectors.inbound.views import DocumentView, document_view
 from schemas.errors import SchemaError
 from schemas.siren import is_valid_siren
-
-CHUNK = 1 << 16
-
 
 SCHEMA_ERROR_STATUS = {"document_not_pdf": 415, "annexe_bad_type": 415, "file_too_large": 413}
 
@@ -77,6 +77,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.throttle = Throttle(store, limit=settings.auth_fail_limit, window=settings.auth_fail_window,
                                   lockout=settings.auth_lockout)
     app.add_middleware(SecurityHeaders)
+    app.state.depositor = depositor
     app.include_router(operations.router)
     app.include_router(reports.router)
     app.include_router(batches.router)
@@ -84,6 +85,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.include_router(groups.router)
     app.include_router(webhooks.router)
     app.include_router(annulation.router)
+    app.include_router(courriers.router)
     console.mount(app, settings, blobs)
     pastell.mount(app, store, blobs, depositor, settings)
     publication.mount(app, settings, blobs)
@@ -158,7 +160,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     async def get_document(document_id: str, key: Key) -> Any:
         async with store.sessions() as session:
             doc = await _readable(session, key, document_id)
-            view = await _view(session, document_id)
+            view = await _view(session, document_id, batches.may_read_personal_data(key, doc))
             return view.model_copy(update={"metadata": batches.shown_metadata(key, doc)})
 
     @app.get("/api/v1/documents")
@@ -206,15 +208,6 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     return app
 
 
-def _upload(upload: UploadFile, role: str) -> Upload:
-    def chunks() -> Any:
-        upload.file.seek(0)
-        while chunk := upload.file.read(CHUNK):
-            yield chunk
-
-    return Upload(name=upload.filename or "", role=role, chunks=chunks(), content_type=upload.content_type)
-
-
 async def _readable(session: Any, key: ApiKey, document_id: str) -> Document:
     doc = await session.get(Document, document_id)
     # Another collectivité's document answers exactly like a missing one: no existence leak.
@@ -223,10 +216,11 @@ async def _readable(session: Any, key: ApiKey, document_id: str) -> Document:
     return doc
 
 
-async def _view(session: Any, document_id: str) -> DocumentView:
+async def _view(session: Any, document_id: str, personal: bool = True) -> DocumentView:
     doc = await session.get(Document, document_id, populate_existing=True)
     files = (await session.execute(select(FileRow).where(FileRow.document_id == document_id).order_by(FileRow.id))).scalars().all()
     timeline = (await session.execute(
         select(JournalEntry).where(JournalEntry.document_id == document_id).order_by(JournalEntry.seq)
     )).scalars().all()
-    return document_view(doc, list(files), list(timeline))
+    return document_view(doc, list(files), list(timeline), await prefecture_messages.of_document(session, document_id),
+                         personal)

@@ -24,8 +24,9 @@ S²low scripts
   number, unique_id, last_status_id}]``: the authority's unread messages (types "2"-"5", not replies),
   by id (``type`` is a string, the ids and status numbers)
 * ``GET  /modules/actes/actes_transac_get_document.php?id=<id>`` (or ``unique_id=<IDActe>``): for an
-  acte, one line ``<type>-<status>-<id>`` per message about it; for a message (or a reply), a
-  redirect to ``actes_download_file.php?env=<id>``, its archive
+  acte, one line ``<type>-<status>-<id>`` per transaction related to it, a message that got replies
+  being printed as its replies (``ActesTransaction::getCourrierInfo``); for a message (or a reply),
+  a redirect to ``actes_download_file.php?env=<id>``, its archive
 * ``GET  /modules/actes/api/document_prefecture_mark_as_read.php?transaction_id=<id>`` → ``{"result": "ok"}``
 * ``POST /modules/actes/actes_transac_reponse_create.php?api=1`` (multipart ``id``, ``type_envoie`` 3|4,
   ``type_acte``, file ``acte_pdf_file``; for a 3-4 also ``acte_attachments[]`` with ``type_pj[]``) →
@@ -275,11 +276,16 @@ def install_prefecture(app: FastAPI, sim: S2lowSimulator) -> None:
                             media_type="text/plain; charset=ISO-8859-1")
         if tx.type != 1:
             return RedirectResponse(f"actes_download_file.php?env={tx.id}", status_code=302)
+        # ActesTransaction::getCourrierInfo: every transaction related to the acte (at1: messages,
+        # annulations), LEFT JOIN the transactions related to it (at2: the collectivité's replies,
+        # not type 6); a message that has replies is printed as its replies, with at1's type.
+        ordered = sorted(sim.state.transactions.values(), key=lambda t: t.id)
         lines = []
-        for other in sorted(sim.state.transactions.values(), key=lambda t: t.id):
-            if other.related_transaction_id == tx.id and other.type in (2, 3, 4, 5):
-                sim.refresh(other)
-                lines.append(f"{other.type}-{other.status}-{other.id}\n")
+        for other in (t for t in ordered if t.related_transaction_id == tx.id):
+            replies = [r for r in ordered if r.related_transaction_id == other.id and r.type != 6]
+            for shown in replies or [other]:
+                sim.refresh(shown)
+                lines.append(f"{other.type}-{shown.status}-{shown.id}\n")
         return Response("".join(lines).encode("ascii"), media_type="text/plain; charset=ISO-8859-1")
 
     @app.post("/modules/actes/actes_transac_reponse_create.php")

@@ -94,10 +94,12 @@ async def test_replies_and_their_acknowledgements(connector: S2lowConnector) -> 
     assert parse_actes_message((await connector.prefecture_reply(rejet)).ar.data).type_code == "4-5"  # type: ignore[union-attr]
     assert not (await connector.prefecture_reply(reponse)).acknowledged  # a 2-2 gets no AR
 
-    # After a crash, a reply is found among the acte's related transactions (S²low refuses no second one).
+    # After a crash, a reply is found among the acte's related transactions (S²low refuses no second
+    # one): a message that got a reply is listed as its reply (ActesTransaction::getCourrierInfo).
     related = await connector.prefecture_transactions(acte)
-    assert [(t.type, t.transaction_id) for t in related] == [("3", demande_id), ("4", observations_id),
-                                                              ("2", courrier_id)]
+    assert [(t.type, t.transaction_id, t.status) for t in related] == [("3", sent, 4), ("4", rejet, 4),
+                                                                        ("2", reponse, 3)]
+    assert {demande_id, observations_id, courrier_id}.isdisjoint(t.transaction_id for t in related)
     sim = connector.server.app.state.sim  # type: ignore[attr-defined]
     kept = sim.state.transactions[int(sent)]
     with tarfile.open(fileobj=io.BytesIO(kept.archive_data)) as tar:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.collectivites import add_collectivite
+from bus.reports import COLUMNS
 from bus.store import journal
 from bus.store.apikeys import create_key
 from bus.store.db import Store
@@ -70,7 +71,7 @@ class Seeded:
         return {(k[0], k[1]) for k, v in self.expected.items() if v}
 
     def totals(self, siren: str | None = None, flow: str | None = None) -> dict[str, int]:
-        out = dict.fromkeys(OUTCOMES, 0)
+        out = dict.fromkeys(COLUMNS, 0)  # the préfecture's letters too (none seeded)
         for (s, f, _m, state), n in self.expected.items():
             if (siren is None or s == siren) and (flow is None or f == flow):
                 out[state] += n

@@ -12,7 +12,7 @@ from reports_testlib import SIREN_C, YEAR, seed
 from typer.testing import CliRunner
 
 from bus.cli import app as cli
-from bus.reports import OUTCOMES
+from bus.reports import COLUMNS, OUTCOMES
 from connectors.inbound.api import create_app
 from tests.conftest import SIREN_A, SIREN_B
 
@@ -35,7 +35,7 @@ def auth(key: str) -> dict[str, str]:
 
 
 def summed(seeded, *sirens: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
-    out = dict.fromkeys(OUTCOMES, 0)
+    out = dict.fromkeys(COLUMNS, 0)
     for siren in sirens:
         for state, n in seeded.totals(siren).items():
             out[state] += n
@@ -62,7 +62,7 @@ async def test_report_rolls_up_over_a_group(settings, store, keys, client) -> No
     assert csv_report.exit_code == 0, csv_report.output
     totals = list(csv.DictReader(io.StringIO(csv_report.stdout.split("\n\n", 1)[1])))
     total = next(t for t in totals if t["scope"] == "total")
-    assert {s: int(total[s]) for s in OUTCOMES} == summed(seeded, SIREN_A, SIREN_C)
+    assert {s: int(total[s]) for s in COLUMNS} == summed(seeded, SIREN_A, SIREN_C)
     assert {t["siren"] for t in totals if t["scope"] == "collectivite"} == {SIREN_A, SIREN_C}
 
     api = await client.get("/api/v1/reports/volumes", params={"year": YEAR, "group": "sm-numerique"},

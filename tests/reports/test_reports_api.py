@@ -9,7 +9,7 @@ import httpx
 import pytest
 from reports_testlib import SIREN_C, SIREN_D, YEAR, seed
 
-from bus.reports import OUTCOMES
+from bus.reports import COLUMNS, OUTCOMES
 from connectors.inbound.api import create_app
 from connectors.inbound.reports import router
 from tests.conftest import SIREN_A, SIREN_B
@@ -37,8 +37,8 @@ def check_json(data, seeded, sirens) -> None:  # type: ignore[no-untyped-def]
         assert {s: r[s] for s in OUTCOMES} == seeded.cell(r["siren"], r["flow"], int(r["month"][5:]))
     assert len(data["rows"]) == 12 * len(pairs)
     for t in data["totals"]["collectivites"]:
-        assert {s: t[s] for s in OUTCOMES} == seeded.totals(t["siren"], t["flow"])
-    expected = dict.fromkeys(OUTCOMES, 0)
+        assert {s: t[s] for s in COLUMNS} == seeded.totals(t["siren"], t["flow"])
+    expected = dict.fromkeys(COLUMNS, 0)
     for siren in sirens:
         for s, n in seeded.totals(siren).items():
             expected[s] += n

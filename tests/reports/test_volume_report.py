@@ -15,7 +15,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bus.cli_report import report
-from bus.reports import OUTCOMES, fmt_int, volumes
+from bus.reports import COLUMNS, OUTCOMES, fmt_int, volumes
 from bus.store import journal
 from bus.store.models import Document
 from tests.conftest import SIREN_A, SIREN_B
@@ -41,7 +41,7 @@ async def test_cli_csv_matches_the_seeded_year_exactly(settings, store, keys) ->
     result = await invoke("--year", str(YEAR), "--format", "csv", "--data-dir", str(settings.data_dir))
     assert result.exit_code == 0, result.output
     rows, totals = parse_csv(result.stdout)
-    assert list(rows[0]) == ["siren", "name", "flow", "month", *OUTCOMES]
+    assert list(rows[0]) == ["siren", "name", "flow", "month", *COLUMNS]
 
     pairs = sorted(seeded.pairs())
     assert (SIREN_C, "helios") not in pairs and len(pairs) == 6  # A, B × 2 flows, C actes, D actes
@@ -58,12 +58,12 @@ async def test_cli_csv_matches_the_seeded_year_exactly(settings, store, keys) ->
     assert [(t["siren"], t["flow"]) for t in by_scope["collectivite"]] == pairs
     for t in by_scope["collectivite"]:
         assert t["name"] == NAMES[t["siren"]]
-        assert {s: int(t[s]) for s in OUTCOMES} == seeded.totals(t["siren"], t["flow"])
+        assert {s: int(t[s]) for s in COLUMNS} == seeded.totals(t["siren"], t["flow"])
     assert [t["flow"] for t in by_scope["flow"]] == ["actes", "helios"]
     for t in by_scope["flow"]:
-        assert {s: int(t[s]) for s in OUTCOMES} == seeded.totals(flow=t["flow"])
+        assert {s: int(t[s]) for s in COLUMNS} == seeded.totals(flow=t["flow"])
     (grand,) = by_scope["total"]
-    assert {s: int(grand[s]) for s in OUTCOMES} == seeded.totals()
+    assert {s: int(grand[s]) for s in COLUMNS} == seeded.totals()
     # sanity of the seed itself: a real spread, with rejections, errors and signatures
     assert seeded.totals()["deposited"] > 100
     assert all(seeded.totals()[s] > 0 for s in ("signed", "rejected", "error", "archived"))
@@ -98,11 +98,11 @@ async def test_filters_by_siren_and_flow(store, keys) -> None:  # type: ignore[n
     seeded = await seed(store, keys)
     rep = await volumes(store, year=YEAR, sirens=[SIREN_A, SIREN_C], flow="actes")
     assert [(t.siren, t.flow) for t in rep.collectivite_totals] == sorted([(SIREN_A, "actes"), (SIREN_C, "actes")])
-    expected = {s: seeded.totals(SIREN_A, "actes")[s] + seeded.totals(SIREN_C, "actes")[s] for s in OUTCOMES}
+    expected = {s: seeded.totals(SIREN_A, "actes")[s] + seeded.totals(SIREN_C, "actes")[s] for s in COLUMNS}
     assert rep.total.counts == expected
     assert [t.flow for t in rep.flow_totals] == ["actes"]
     empty = await volumes(store, year=YEAR, sirens=[])
-    assert empty.rows == [] and empty.total.counts == dict.fromkeys(OUTCOMES, 0)
+    assert empty.rows == [] and empty.total.counts == dict.fromkeys(COLUMNS, 0)
     nothing = await volumes(store, year=2030)
     assert nothing.rows == [] and "Aucun document" in nothing.to_html()
 
@@ -136,7 +136,7 @@ async def test_cli_writes_json_and_html_files(settings, store, keys, tmp_path: P
     data = json.loads(out.read_text())
     assert {r["siren"] for r in data["rows"]} == {SIREN_A, SIREN_B}
     assert data["totals"]["total"] == {s: seeded.totals(SIREN_A, "helios")[s] + seeded.totals(SIREN_B, "helios")[s]
-                                       for s in OUTCOMES}
+                                       for s in COLUMNS}
     html = tmp_path / "v.html"
     result = await invoke("--year", str(YEAR), "--format", "html", "--output", str(html),
                           "--data-dir", str(settings.data_dir))

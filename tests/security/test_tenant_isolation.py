@@ -121,7 +121,7 @@ async def _seed(client: httpx.AsyncClient, store: Any, keys: dict[str, str]) -> 
                 "id_fe": str(associations[0]["id_fe"]) if associations else "1", "siren": SIREN_A, "flow": "actes",
                 "flux": "actes-generique", "famille": "TdT", "id_extension": "1", "id_cf": "1", "token_id": "1",
                 "filename": "acte.pdf", "id_acte": "044-214400152-20260105-SECRET_A_1-DE", "number": "1",
-                "rest:path": "inconnu"},
+                "rest:path": "inconnu", "message_id": "1"},
     )
 
 

@@ -15,6 +15,7 @@ from bus.store.models import (
 )
 from bus.store.models import File as FileRow
 from bus.store.pastell_admin import ensure_holders
+from connectors.inbound.pastell import courriers
 from connectors.inbound.pastell.documents import Documents, Loaded, stamp
 from connectors.inbound.pastell.errors import PastellError
 from connectors.inbound.pastell.flux import flux_ids, load_flux, native_flux
@@ -84,6 +85,8 @@ class Catalog:
             for possible in view.possible:
                 actions.setdefault(possible, {"name-action": possible, "name": possible,
                                               "rule": {"last-action": [view.action]}})
+        if flux.courriers:
+            actions.update(courriers.ACTIONS)
         return actions
 
     # -- lists ------------------------------------------------------------------------------
@@ -113,10 +116,12 @@ class Catalog:
                 select(Document).where(Document.id.in_(deposited)))).scalars()} if deposited else {})
             native = [d for d in docs.values() if d.id not in seen]
             names = await self._document_files(session, [d.id for d in native])
-        rows += [r for d in native if (r := view_row(d, ids[d.siren], names.get(d.id, []))) is not None]
+            rows += [r for d in native if (r := view_row(d, ids[d.siren], names.get(d.id, []))) is not None]
+            letters = await courriers.letters_of(session, {r.id_d: load_flux(r.flux) for r in rows if r.id_d in docs})
         out = []
         for row in rows:
-            loaded = Loaded(colls[row.siren], row, load_flux(row.flux), docs.get(row.id_d), [], [])
+            loaded = Loaded(colls[row.siren], row, load_flux(row.flux), docs.get(row.id_d), [], [],
+                            letters.get(row.id_d, {}))
             out.append((loaded, self._list_row(loaded, ids[row.siren])))
         return out
 

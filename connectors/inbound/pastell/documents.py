@@ -8,6 +8,7 @@ import re
 import secrets
 import string
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.blobs import BlobStore
+from bus.courriers.messages import Listed
 from bus.config import Settings
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
@@ -32,7 +34,7 @@ from bus.store.models import (
 )
 from bus.store.models import File as FileRow
 from bus.store.outbox import emit_event
-from connectors.inbound.pastell import external
+from connectors.inbound.pastell import courriers, external
 from connectors.inbound.pastell.errors import PastellError, not_in_entite, not_permitted
 from connectors.inbound.pastell.flux import Flux, load_flux
 from connectors.inbound.pastell.history import build_history, signature_entries
@@ -64,6 +66,7 @@ class Loaded:
     doc: Document | None
     files: list[FileRow]
     journal: list[JournalEntry]
+    letters: dict[str, Listed] = dataclass_field(default_factory=dict)  # the préfecture's, by Pastell prefix
 
 
 @dataclass
@@ -120,7 +123,9 @@ class Documents:
             row = view_row(doc, id_e, files)
             if row is None:
                 raise not_in_entite(id_d, id_e)
-        return Loaded(coll, row, load_flux(row.flux), doc, files, journal)
+        flux = load_flux(row.flux)
+        letters = await courriers.letters(session, flux, id_d) if doc is not None else {}
+        return Loaded(coll, row, flux, doc, files, journal, letters)
 
     @staticmethod
     def writable(key: ApiKey) -> None:
@@ -160,9 +165,9 @@ class Documents:
             return row.last_action, row.last_message, row.last_action_at, possible
         view = flux.state_view(doc.state, doc.stage)
         if view.action is None:
-            return row.last_action, row.last_message, row.last_action_at, list(view.possible)
+            return courriers.adjust(loaded, (row.last_action, row.last_message, row.last_action_at, list(view.possible)))
         message = view.message.format(reason=doc.reason or "", date=doc.updated_at.strftime("%d/%m/%Y %H:%M:%S"))
-        return view.action, message or doc.reason or "", doc.updated_at, list(view.possible)
+        return courriers.adjust(loaded, (view.action, message or doc.reason or "", doc.updated_at, list(view.possible)))
 
     def _result_files(self, loaded: Loaded, field: str) -> list[FileRow] | None:
         """Files a result field shows: None when the field is not a result (or has none yet)."""
@@ -202,6 +207,7 @@ class Documents:
                     .order_by(Effect.generation.desc()).limit(1))).scalar_one_or_none()
                 if remote:
                     out[field] = remote
+        out.update(courriers.data(loaded))
         return out
 
     # -- creation and edition ---------------------------------------------------------------
@@ -255,7 +261,7 @@ class Documents:
         self.writable(key)
         stored = {field: [await self._put_blob(part, field) for part in parts] for field, parts in files.items()}
         async with self.store.transaction() as session:
-            loaded = await self._editable(session, key, id_e, id_d)
+            loaded = await self._editable(session, key, id_e, id_d, [*fields, *stored])
             row, flux = loaded.row, loaded.flux
             new_fields, new_files = dict(row.fields), {k: list(v) for k, v in row.files.items()}
             for name, value in fields.items():
@@ -282,7 +288,7 @@ class Documents:
             part = FilePart(file_name, part.data, part.content_type)
         entry = await self._put_blob(part, field)
         async with self.store.transaction() as session:
-            loaded = await self._editable(session, key, id_e, id_d)
+            loaded = await self._editable(session, key, id_e, id_d, [field])
             spec = loaded.flux.fields.get(field)
             if spec is None or spec.type != "file":
                 raise PastellError(400, f"Le champ {field} n'est pas un champ fichier du type {loaded.row.flux}")
@@ -299,7 +305,7 @@ class Documents:
     async def delete_file(self, key: ApiKey, id_e: int, id_d: str, field: str, num: int) -> dict[str, Any]:
         self.writable(key)
         async with self.store.transaction() as session:
-            loaded = await self._editable(session, key, id_e, id_d)
+            loaded = await self._editable(session, key, id_e, id_d, [field])
             entries = list(loaded.row.files.get(field, []))
             if num >= len(entries):
                 raise PastellError(404, f"Ce fichier n'existe pas : {field}/{num}")
@@ -307,10 +313,14 @@ class Documents:
             self._touch(loaded.row, loaded.flux, dict(loaded.row.fields), {**loaded.row.files, field: entries})
             return await self._envelope(session, loaded)
 
-    async def _editable(self, session: AsyncSession, key: ApiKey, id_e: int, id_d: str) -> Loaded:
+    async def _editable(self, session: AsyncSession, key: ApiKey, id_e: int, id_d: str,
+                        fields: list[str] | None = None) -> Loaded:
         loaded = await self.load(session, key, id_e, id_d)
         if loaded.row.deposited:
-            raise not_permitted("modification", "last-action n'est pas vérifiée")
+            if not courriers.editable(loaded, fields or []):
+                raise not_permitted("modification", "last-action n'est pas vérifiée")
+            if await session.get(PastellDocument, id_d) is None:  # a native acte's view: kept from now on
+                session.add(loaded.row)
         return loaded
 
     def _touch(self, row: PastellDocument, flux: Flux, fields: dict[str, str], files: dict[str, Any]) -> None:
@@ -344,7 +354,9 @@ class Documents:
             loaded = await self.load(session, key, id_e, id_d)
         if field == HISTORY and loaded.doc is not None and signature_entries(loaded.journal) and num == 0:
             return Download(f"{HISTORY}.xml", build_history(loaded.journal), "application/xml")
-        results = self._result_files(loaded, field)
+        results = courriers.result_files(loaded, field)
+        if results is None:
+            results = self._result_files(loaded, field)
         if results is not None:
             if num >= len(results):
                 raise PastellError(404, f"Ce fichier n'existe pas : {field}/{num}")
@@ -384,6 +396,8 @@ class Documents:
             return {"result": True, "message": "Modification du document"}
         if action not in possible:
             raise not_permitted(action, "last-action n'est pas vérifiée")
+        if action in courriers.ACTIONS:
+            return await courriers.act(self, key, loaded, action)
         if action.startswith("verif-"):
             await self.poll_now(id_d, row.siren)
             return {"result": True, "message": "Vérification demandée"}

@@ -75,6 +75,8 @@ class Flux(BaseModel):
     states: dict[str, StateView]
     # Documents deposited natively on `flow` (`/api/v1`, CLI, watched folder) show as this flux.
     native: bool = False
+    # The préfecture's letters: message type ("3-1") -> the prefix of its fields (courriers.py)
+    courriers: dict[str, str] = Field(default_factory=dict)
 
     def file_fields(self) -> list[str]:
         return [k for k, f in self.fields.items() if f.type == "file"]
