@@ -13,7 +13,7 @@ from bus.store.apikeys import create_key
 from bus.store.db import Store
 from tests.databases import drop_shared_databases, fresh_database
 
-# Real messages from ../shared/reference/samples, copied so the suite runs from any clone.
+# Real messages (public TdT and Pastell test fixtures, see docs/protocols.md), copied so the suite runs from any clone.
 SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
 SIREN_A = "210600235"  # dépt 006
 SIREN_B = "214400152"  # dépt 044

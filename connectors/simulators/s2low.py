@@ -127,7 +127,7 @@ DUPLICATE_MESSAGE = (
     "Un acte portant le même numéro interne existe déjà dans la base de données.\n"
     "Il faut peut-être ajouter un suffixe au numéro."
 )
-# s2low:db/init_data.sql, table actes_status (protocols.md §2.3)
+# s2low:db/init_data.sql, table actes_status (docs/protocols.md §2.3)
 STATUS_NAMES = {
     -1: "Erreur", 0: "Annulé", 1: "Posté", 2: "En attente de transmission", 3: "Transmis",
     4: "Acquittement reçu", 5: "Validé", 6: "Refusé", 7: "Document reçu", 8: "Acquittement envoyé",
@@ -770,7 +770,7 @@ class S2lowSimulator:
 
     def _annulation_archive(self, acte: Transaction, day: date) -> Any:
         """The 6-1 transmission archive: enveloppe + Annulation message, both XSD-validated by the
-        builders; the message name reuses the acte's date, numéro and nature (protocols.md §1.3)."""
+        builders; the message name reuses the acte's date, numéro and nature (docs/protocols.md §1.3)."""
         from schemas.actes.archive import Emetteur, build_message_archive
         from schemas.actes.messages import build_annulation
 

@@ -3,7 +3,7 @@
 :func:`install_helios` is called by :func:`connectors.simulators.s2low.create_app`; the HELIOS part
 shares the S²low app's authorities (HTTP Basic, the login gives the SIREN), fault injector, virtual
 clock and state file (``SimState.helios``). Settings live in ``S2lowSimSettings.helios``
-(:class:`HeliosSimSettings`). Sources: protocols.md §2.4, §2.5, §3.3-§3.5, §6.1.
+(:class:`HeliosSimSettings`). Sources: docs/protocols.md §2.4, §2.5, §3.3-§3.5, §6.1.
 
 S²low endpoints
 ---------------

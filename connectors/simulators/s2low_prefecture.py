@@ -1,5 +1,5 @@
 """The préfecture's messages about an acknowledged acte and the collectivité's replies, added to the
-S²low simulator by :func:`connectors.simulators.s2low.create_app` (protocols.md §1.8-§1.11, §2.2).
+S²low simulator by :func:`connectors.simulators.s2low.create_app` (docs/protocols.md §1.8-§1.11, §2.2).
 
 How S²low records them (s2low:class/actes/ActesAnalyseFichierRecuController.php)
 ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""ACTES natures and file-name rules (protocols.md §1.3, §1.6, §1.10)."""
+"""ACTES natures and file-name rules (docs/protocols.md §1.3, §1.6, §1.10)."""
 
 from __future__ import annotations
 

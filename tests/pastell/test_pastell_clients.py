@@ -1,4 +1,4 @@
-"""Real Pastell clients replayed request by request (pastell-clients.md §1) against the real
+"""Real Pastell clients replayed request by request (docs/pastell-clients.md §1) against the real
 pipeline: Tansu broker, simulators (S²low, i-Parapheur, As@lae), API and worker processes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Pastell API quirks real clients depend on (pastell-clients.md §2.3), in-process."""
+"""The Pastell API quirks real clients depend on (docs/pastell-clients.md §2.3), in-process."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The préfecture's messages (2-1, 3-1, 4-1, 5-1) and the collectivité's replies in the S²low
-simulator, over real HTTP: recorded as S²low does (protocols.md §1.11), every XML XSD-valid."""
+simulator, over real HTTP: recorded as S²low does (docs/protocols.md §1.11), every XML XSD-valid."""
 
 from __future__ import annotations
 
