@@ -93,22 +93,11 @@ def up(
              "pastell_url": f"{stack.api_url}/api/v2"} for d in demos
         ]} if demos else None)
         _print_welcome(stack, demos, deposited, endpoints)
-        restarts: list[float] = []
         while not stopping:
-            for name, proc in list(stack.procs.items()):
-                if proc.poll() is None:
-                    continue
-                log_path = f"{stack.data_dir}/logs/{name}.log"
-                restarts = [t for t in restarts if t > time.monotonic() - 300]
-                if name.startswith("worker") and len(restarts) < 5:
-                    # A worker exits on purpose when a faust service crashed (bus.worker): start it
-                    # again, as compose's `restart:` does; its documents are redriven from the store.
-                    err.print(f"[yellow]{name} exited with code {proc.returncode}; restarting it (see {log_path})")
-                    restarts.append(time.monotonic())
-                    stack.start_worker(name)
-                    continue
-                err.print(f"[red]{name} exited with code {proc.returncode}; see {log_path}")
-                stopping = True
+            # Whatever died starts again (the broker on its port, the API, a worker...): its
+            # documents are redriven from the store.
+            for message in stack.supervise():
+                err.print(f"[yellow]{message}")
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -249,6 +238,15 @@ def migrate(data_dir: DataDir = None) -> None:
     """Create or upgrade the database schema."""
     asyncio.run(_migrate(_settings(data_dir)))
     console.print("[green]schema up to date[/green]")
+
+
+@app.command()
+def doctor(data_dir: DataDir = None) -> None:
+    """Check this deployment (settings, package data, store and migrations, keys, broker, clock)."""
+    from bus.doctor import print_findings, run_doctor
+
+    if not print_findings(run_doctor({"data_dir": data_dir} if data_dir else None), console.print):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bus.batches import BatchDepositor
 from bus.blobs import BlobStore
 from bus.config import Settings
+from bus.health.api import health_router
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
 from bus.store.apikeys import in_scope
@@ -81,6 +82,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     console.mount(app, settings, blobs)
     pastell.mount(app, store, blobs, depositor, settings)
     app.add_route("/metrics", counters.metrics_with_live_counters, include_in_schema=False)
+    app.include_router(health_router(settings, store))  # /healthz, /readyz
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
