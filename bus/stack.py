@@ -177,11 +177,12 @@ class Stack:
     def _revive(self, name: str, code: int | None, now: float) -> list[str]:
         child, said = self.supervised[name], []
         if child.restart_at is None:
-            delay = child.died(now, expected=code == RESTART_AT_ONCE or child.killed_on_purpose)
-            child.killed_on_purpose = False
+            on_purpose, child.killed_on_purpose = child.killed_on_purpose, False
+            delay = child.died(now, expected=on_purpose or code == RESTART_AT_ONCE)
             log = self.data_dir / "logs" / f"{name}.log"
-            said.append(f"{name} exited with code {code}; restarting it"
-                        + (f" in {delay:.0f} s" if delay else "") + f" (see {log})")
+            if not on_purpose:
+                said.append(f"{name} exited with code {code}; restarting it"
+                            + (f" in {delay:.0f} s" if delay else "") + f" (see {log})")
         if now < (child.restart_at or 0):
             return said
         try:
