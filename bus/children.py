@@ -48,6 +48,13 @@ def _die_with(parent_pid: int, sig: int) -> Callable[[], None]:
     return preexec
 
 
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """In a process started by something else than `spawn` (a multiprocessing pool's worker):
+    be signalled when the parent dies."""
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+
+
 def spawn(args: Sequence[str], *, log_path: Path | None = None, env: dict[str, str] | None = None,
           death_signal: int = signal.SIGTERM) -> subprocess.Popen:  # type: ignore[type-arg]
     """Start `args` in its own session (Ctrl-C in the terminal reaches the supervisor only, which

@@ -82,3 +82,13 @@ def test_the_group_check_reads_a_describe_groups_answer() -> None:
     assert not group_check(answer("Empty", 0)).ok and "no worker" in group_check(answer("Empty", 0)).detail
     assert "rebalancing" in group_check(answer("PreparingRebalance", 2)).detail
     assert not group_check([SimpleNamespace(groups=[])]).ok
+
+
+def test_compose_probes_the_readiness_of_the_api_and_of_every_worker() -> None:
+    import yaml
+
+    services = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())["services"]
+    assert "127.0.0.1:8000/readyz" in " ".join(services["api"]["healthcheck"]["test"])
+    port = services["worker"]["environment"]["DEMATBUS_WORKER_METRICS_PORT"]
+    assert f"127.0.0.1:{port}/readyz" in " ".join(services["worker"]["healthcheck"]["test"])
+    assert services["worker"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"]  # the anchor's settings are kept

@@ -79,3 +79,22 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "" if not alive(pid) else "?"
+
+
+def test_the_seal_pool_dies_with_a_killed_worker(tmp_path: Path) -> None:
+    """The payslip seal runs in a process pool of the worker: SIGKILL the worker, the pool goes."""
+    script = ("import os, time\n"
+              "from connectors.signature.seal import _pool\n"
+              "print(_pool().submit(os.getpid).result(), flush=True)\n"
+              "time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip().isdigit()
+        pool = descendants(proc.pid)
+        assert pool, "the pool started no process"
+        proc.kill()
+        proc.wait()
+        assert wait_gone(pool, timeout=20) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
