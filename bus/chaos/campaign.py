@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 
 from bus.bench.pipeline import BenchOptions, new_stack, temporary_dir
 from bus.bench.pipeline import _setup as setup_collectivites  # the bench's collectivités and key
@@ -78,17 +78,18 @@ def run_chaos(options: ChaosOptions, console: Console, data_dir: Path | None = N
             tmp.cleanup()
 
 
-async def _count_finished(store: Store, since: Any, terminal: list[str]) -> int:
+async def _count_finished(store: Store, since: Any) -> int:
+    """Documents of this campaign resting in a terminal state of their own flow."""
+    finished = or_(*(and_(Document.flow == name, Document.state.in_(load_flow(name).terminal)) for name in flow_names()))
     async with store.sessions() as session:
         return int((await session.execute(
-            select(func.count()).select_from(Document).where(Document.created_at >= since, Document.state.in_(terminal))
+            select(func.count()).select_from(Document).where(Document.created_at >= since, finished)
         )).scalar_one())
 
 
 async def _campaign(options: ChaosOptions, stack: Stack, key: str, docs: list[BenchDocument], workers: list[str],
                     console: Console) -> ChaosResult:
     run = uuid.uuid4().hex[:8]
-    terminal = sorted({state for name in flow_names() for state in load_flow(name).terminal})
     monkey = Monkey(stack, options.kills, options.kill_every, random.Random(options.seed), workers,
                     max_kills=options.max_kills)
     faults = FaultInjector(stack.simulators_url, options.faults, random.Random(options.seed + 1),
@@ -138,7 +139,7 @@ async def _campaign(options: ChaosOptions, stack: Stack, key: str, docs: list[Be
         deadline: float | None = None
         try:
             while True:
-                finished = await _count_finished(store, since, terminal)
+                finished = await _count_finished(store, since)
                 samples.append((round(now(), 2), acked[0], finished))
                 progress.update(finished_bar, completed=finished)
                 flowing = not deposits_job.done() or finished < acked[0]
