@@ -76,6 +76,8 @@ def watch_parent(grace: float = ORPHAN_GRACE, interval: float = 0.5) -> None:
     if not expected or not expected.isdigit():
         return
     parent = int(expected)
+    if os.getppid() != parent:  # inherited from an ancestor: this process was not started by `spawn`
+        return
 
     def run() -> None:
         while os.getppid() == parent:
