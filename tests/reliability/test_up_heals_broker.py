@@ -64,4 +64,8 @@ def test_a_broker_killed_under_up_demo_heals_and_every_acte_is_archived_once(tmp
         assert len(numeros) == len(set(numeros)) == len(mine) + len(demos)
         transfers = httpx.get(f"{sims['asalae']}/_admin/transfers", timeout=30).json()
         assert transfers["duplicates"] == 0 and len(transfers["transfers"]) == len(mine) + len(demos)
+        folders = httpx.get(f"{sims['iparapheur']}/_admin/folders", timeout=30).json()
+        # The demo's parapheur collectivité signed once, and its folder was deleted only after the
+        # bus recorded the signed files (bus.stages.runner calls the connector's after_outcome).
+        assert folders["duplicates"] == 0 and [f["state"] for f in folders["folders"]] == ["DELETED"]
     assert "broker exited with code -9; restarting it" in up.output()
