@@ -54,6 +54,8 @@ def run_chaos(options: ChaosOptions, console: Console, data_dir: Path | None = N
     tmp = temporary_dir() if data_dir is None else None
     stack = new_stack(BenchOptions(database_url=options.database_url), Path(tmp.name) if tmp else data_dir)  # type: ignore[arg-type]
     stack.env.update(CHAOS_ENV)
+    if not options.database_url:  # a private store, never the one $DEMATBUS_DATABASE_URL names
+        stack.env["DEMATBUS_DATABASE_URL"] = f"sqlite+aiosqlite:///{stack.data_dir / 'dematbus.db'}"
     try:
         with console.status(f"starting a private stack with {options.workers} worker(s)…"):
             stack.start_broker()

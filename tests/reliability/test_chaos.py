@@ -8,6 +8,7 @@ The full campaign is `make chaos` (10 000 documents)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -18,8 +19,9 @@ from bus.cli import app
 
 def test_a_short_chaos_campaign_keeps_every_invariant(tmp_path: Path) -> None:
     report_file, chart_file = tmp_path / "chaos.json", tmp_path / "chaos.svg"
+    database = os.environ.get("DEMATBUS_DATABASE_URL")  # the PostgreSQL pass: this test's database
     result = CliRunner().invoke(app, [
-        "chaos", "--docs", "200", "--rate", "4", "--kill-every", "8s", "--max-kills", "6",
+        "chaos", *(["--database-url", database] if database else []), "--docs", "200", "--rate", "4", "--kill-every", "8s", "--max-kills", "6",
         "--faults", "tdt=0.3,sae=0.2,parapheur=0.2", "--kill", "broker,worker,api", "--seed", "3",
         "--drain-timeout", "6m", "--json", str(report_file), "--chart", str(chart_file),
     ], env={"COLUMNS": "200"})
