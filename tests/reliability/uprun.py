@@ -115,3 +115,32 @@ def port_free(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def listeners(port: int) -> list[int]:
+    """The pids listening on 127.0.0.1:`port` (from /proc/net/tcp and the processes' fds)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == "0A":  # 0A: LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    pids = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) in inodes for fd in fd_dir.iterdir()):
+                pids.append(int(fd_dir.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+def started_after(pid: int, moment: float) -> bool:
+    """Whether the process started after `moment` (time.time()): someone else's new server on
+    a port the kernel handed out again, not one of ours that survived."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime"))
+    except (OSError, StopIteration, IndexError, ValueError):
+        return False
+    return boot + ticks / os.sysconf("SC_CLK_TCK") > moment
