@@ -19,7 +19,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from bus.cli_ops import register as register_ops
+from bus.chaos.command import chaos_command
 from bus.cli_report import report
+from bus.doctor import doctor_command
 from bus.config import Settings
 
 app = typer.Typer(help="dematbus: the document bus of the collectivités (ACTES, HELIOS, RH).",
@@ -241,15 +243,6 @@ def migrate(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def doctor(data_dir: DataDir = None) -> None:
-    """Check this deployment (settings, package data, store and migrations, keys, broker, clock)."""
-    from bus.doctor import print_findings, run_doctor
-
-    if not print_findings(run_doctor({"data_dir": data_dir} if data_dir else None), console.print):
-        raise typer.Exit(1)
-
-
-@app.command()
 def bench(
     docs: Annotated[int, typer.Option(help="Documents deposited and followed to their terminal state")] = 200,
     mix: Annotated[str, typer.Option(help="Share of each flow (actes, helios, rh = RH arrêtés)")] = "actes=0.5,helios=0.3,rh=0.2",
@@ -278,39 +271,6 @@ def bench(
     if json_file:
         json_file.write_text(dumps(result))
         console.print(f"figures written to {json_file}")
-
-
-@app.command()
-def chaos(
-    docs: Annotated[int, typer.Option(help="Documents deposited during the campaign")] = 300,
-    mix: Annotated[str, typer.Option(help="Share of each flow (actes, helios, rh)")] = "actes=0.5,helios=0.3,rh=0.2",
-    kill_every: Annotated[str, typer.Option(help="Mean time between kills (15s, 1m)")] = "15s",
-    faults: Annotated[str, typer.Option(help="Chance of a fault episode per simulator and tick")] = "tdt=0.2,sae=0.1,parapheur=0.1",
-    kill: Annotated[str, typer.Option(help="What may be SIGKILLed")] = "broker,worker,api",
-    workers: Annotated[int, typer.Option(help="Worker processes")] = 2,
-    seed: Annotated[int, typer.Option(help="Seed of the kills and faults")] = 1,
-    max_kills: Annotated[int | None, typer.Option(help="Stop killing after this many (default: while documents flow)")] = None,
-    drain_timeout: Annotated[str, typer.Option(help="Time documents get to finish after the chaos")] = "15m",
-    concurrency: Annotated[int, typer.Option(help="Deposits in flight at once")] = 8,
-    rate: Annotated[float, typer.Option(help="Deposits started per second (0: as fast as possible)")] = 4.0,
-    collectivites: Annotated[int, typer.Option(help="Collectivités the documents are spread over")] = 8,
-    database_url: Annotated[str | None, typer.Option(help="Store URL (default: SQLite in the run's directory)")] = None,
-    json_file: Annotated[Path, typer.Option("--json", help="Report")] = Path("var/chaos.json"),
-    chart: Annotated[Path, typer.Option(help="SVG chart of throughput and kills")] = Path("var/chaos.svg"),
-) -> None:
-    """Kill workers, the API and the broker and make the simulators fail while documents flow, on a
-    private stack; then check nothing was lost or sent twice (exit 1 when an invariant broke)."""
-    from bus.chaos.command import options_from_cli, run_and_report
-
-    try:
-        options = options_from_cli(docs=docs, mix=mix, kill_every=kill_every, faults=faults, kill=kill, workers=workers,
-                                   seed=seed, max_kills=max_kills, drain_timeout=drain_timeout,
-                                   concurrency=concurrency, rate=rate, collectivites=collectivites,
-                                   database_url=database_url)
-    except ValueError as exc:
-        _fail(str(exc), 2)
-    if not run_and_report(options, console, json_file, chart):
-        raise typer.Exit(1)
 
 
 # -- administration --------------------------------------------------------------------------
@@ -694,6 +654,8 @@ def journal_verify(
 
 
 app.command()(report)
+app.command("doctor")(doctor_command)
+app.command("chaos")(chaos_command)
 register_ops(app, collectivite_app)
 
 

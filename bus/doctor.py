@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
+
+import typer
 
 Level = Literal["ok", "warn", "fail"]
 CLOCK_SKEW_MAX = 5.0  # seconds between this host and the database server
@@ -254,3 +256,13 @@ def print_findings(findings: list[Finding], print_line: Callable[[str], None]) -
     else:
         print_line("[green]the deployment looks healthy[/green]")
     return not failed
+
+
+def doctor_command(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var)")] = None,
+) -> None:
+    """Check this deployment (settings, package data, store and migrations, keys, broker, clock)."""
+    from rich.console import Console
+
+    if not print_findings(run_doctor({"data_dir": data_dir} if data_dir else None), Console().print):
+        raise typer.Exit(1)

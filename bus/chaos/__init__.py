@@ -9,8 +9,3 @@ invariants (verify.py): nothing acknowledged lost, no duplicate transmission or 
 transfer counted by the simulators, every error with a reason, every journal chain intact →
 write a JSON report and an SVG chart of throughput and kills over time (chart.py).
 """
-
-from bus.chaos.campaign import run_chaos
-from bus.chaos.options import ChaosOptions, parse_duration, parse_faults, parse_kills
-
-__all__ = ["ChaosOptions", "parse_duration", "parse_faults", "parse_kills", "run_chaos"]
