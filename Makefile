@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench install clean
+.PHONY: run test bench chaos install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ BENCH_ARGS ?= --docs 1000 --json var/bench.json
 bench: $(STAMP)
 	mkdir -p var
 	$(BIN)/dematbus bench $(BENCH_ARGS)
+
+# The full chaos campaign (see README, "Reliability"); `make test` runs a short one.
+CHAOS_ARGS ?= --docs 10000 --kill-every 15s --faults tdt=0.2,sae=0.1,parapheur=0.1 --kill broker,worker,api \
+	--drain-timeout 30m --json var/chaos.json --chart var/chaos.svg
+
+chaos: $(STAMP)
+	mkdir -p var
+	$(BIN)/dematbus chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var *.egg-info

@@ -20,7 +20,9 @@ from rich.table import Table
 
 from bus.cli_ops import register as register_ops
 from bus.cli_publication import register as register_publication
+from bus.chaos.command import chaos_command
 from bus.cli_report import report
+from bus.doctor import doctor_command
 from bus.config import Settings
 
 app = typer.Typer(help="dematbus: the document bus of the collectivités (ACTES, HELIOS, RH).",
@@ -94,22 +96,11 @@ def up(
              "pastell_url": f"{stack.api_url}/api/v2"} for d in demos
         ]} if demos else None)
         _print_welcome(stack, demos, deposited, endpoints)
-        restarts: list[float] = []
         while not stopping:
-            for name, proc in list(stack.procs.items()):
-                if proc.poll() is None:
-                    continue
-                log_path = f"{stack.data_dir}/logs/{name}.log"
-                restarts = [t for t in restarts if t > time.monotonic() - 300]
-                if name.startswith("worker") and len(restarts) < 5:
-                    # A worker exits on purpose when a faust service crashed (bus.worker): start it
-                    # again, as compose's `restart:` does; its documents are redriven from the store.
-                    err.print(f"[yellow]{name} exited with code {proc.returncode}; restarting it (see {log_path})")
-                    restarts.append(time.monotonic())
-                    stack.start_worker(name)
-                    continue
-                err.print(f"[red]{name} exited with code {proc.returncode}; see {log_path}")
-                stopping = True
+            # Whatever died starts again (the broker on its port, the API, a worker...): its
+            # documents are redriven from the store.
+            for message in stack.supervise():
+                err.print(f"[yellow]{message}")
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
@@ -663,6 +654,8 @@ def journal_verify(
 
 
 app.command()(report)
+app.command("doctor")(doctor_command)
+app.command("chaos")(chaos_command)
 register_ops(app, collectivite_app)
 register_publication(collectivite_app)
 

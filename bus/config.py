@@ -55,7 +55,14 @@ class Settings(BaseSettings):
     # How often each collectivité's TdT is asked for the préfecture's messages about its acknowledged
     # actes (bus/courriers): one listing per collectivité and interval, whatever the number of actes.
     prefecture_poll_interval: float = 300.0
-    worker_metrics_port: int | None = None  # DEMATBUS_WORKER_METRICS_PORT: the worker's /metrics (off by default)
+    # DEMATBUS_WORKER_METRICS_PORT: the worker's /metrics, /healthz, /readyz (off by default)
+    worker_metrics_port: int | None = None
+
+    # Reliability (bus.broker_epoch, bus.health)
+    broker_epoch_interval: float = 2.0  # how often a worker checks the broker still remembers the stream
+    broker_lost_after: float = 20.0  # a worker whose broker is silent this long exits to start afresh
+    ready_outbox_lag: float = 60.0  # /readyz fails when the oldest unpublished outbox row is older
+    shutdown_grace: float = 10.0  # a worker's clean stop on SIGTERM takes at most this long
 
     # Webhooks (bus.webhooks): retried with exponential backoff, then left as failed
     webhook_retry_backoff: float = 1.0

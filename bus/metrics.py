@@ -6,7 +6,7 @@ collectivités. Per-collectivité volumes are the journal's job (bus.reports). L
 from the outside (a flow name in a refused deposit) are folded into "unknown".
 
 Each process has its own counters: the API exposes its own at `/metrics` (metrics_endpoint or
-metrics_app), the worker, which has no web server, with start_metrics_server(port).
+metrics_app), the worker on its health server's port (bus.health.worker_server).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     make_asgi_app,
-    start_http_server,
 )
 
 log = logging.getLogger(__name__)
@@ -151,8 +150,3 @@ async def metrics_endpoint(_request: Any) -> Any:
     from starlette.responses import Response
 
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
-
-def start_metrics_server(port: int, addr: str = "127.0.0.1") -> None:
-    """Serve /metrics from a background thread (for the worker, which has no web server)."""
-    start_http_server(port, addr=addr)

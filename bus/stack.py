@@ -1,6 +1,10 @@
 """The whole bus on one machine: broker, simulators, API and worker as child processes.
 
-Used by `dematbus up` and by the integration tests (which kill and restart the worker).
+Used by `dematbus up`, the benchmark, the chaos campaign and the integration tests (which kill and
+restart the worker). Every child dies with this process, whatever kills it (bus.children), and
+`supervise()` starts again whatever died: the embedded broker on the same port (empty: the
+workers notice and redrive every open document from the store, bus.broker_epoch), the API, the
+simulators, the workers.
 """
 
 from __future__ import annotations
@@ -16,8 +20,33 @@ from pathlib import Path
 
 import httpx
 
+from bus.broker_epoch import RESTART_AT_ONCE
+from bus.children import spawn
 from bus.config import Settings
 from bus.embedded import EmbeddedBroker, free_port, wait_port
+
+STABLE_AFTER = 60.0  # a child that ran this long before dying is restarted at once
+MAX_BACKOFF = 30.0  # a child that keeps dying is restarted at most this far apart
+
+
+@dataclass
+class Supervised:
+    """How to start a child again, and how often it died lately."""
+
+    args: tuple[str, ...]
+    env: dict[str, str]
+    started: float = field(default_factory=time.monotonic)
+    failures: int = 0  # deaths in a row, each less than STABLE_AFTER after its start
+    restart_at: float | None = None  # when a dead child is due to start again
+    killed_on_purpose: bool = False  # by `crash()`: no backoff
+
+    def died(self, now: float, expected: bool = False) -> float:
+        """Note a death; returns the delay before the next start (0, then 1, 2, 4… s). An
+        expected death (killed on purpose, or a worker starting afresh) restarts at once."""
+        self.failures = 1 if expected or now - self.started >= STABLE_AFTER else self.failures + 1
+        delay = 0.0 if self.failures == 1 else min(MAX_BACKOFF, 2.0 ** (self.failures - 2))
+        self.restart_at = now + delay
+        return delay
 
 
 @dataclass
@@ -29,6 +58,9 @@ class Stack:
     broker: EmbeddedBroker | None = None
     bootstrap: str = ""
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)  # type: ignore[type-arg]
+    worker_ports: dict[str, int] = field(default_factory=dict)  # worker name → its /metrics, /healthz, /readyz
+    supervised: dict[str, Supervised] = field(default_factory=dict)
+    stopping: bool = False
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -72,16 +104,22 @@ class Stack:
             return
         self.broker = EmbeddedBroker(log_path=self.data_dir / "logs" / "broker.log")
         self.bootstrap = self.broker.start()
+        self.supervised["broker"] = Supervised((), {})
 
-    def spawn(self, name: str, *args: str, port: int | None = None) -> subprocess.Popen:  # type: ignore[type-arg]
-        log = open(self.data_dir / "logs" / f"{name}.log", "ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bus", *args], env=self.child_env(), stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.procs[name] = proc
+    def spawn(self, name: str, *args: str, port: int | None = None,
+              env: dict[str, str] | None = None) -> subprocess.Popen:  # type: ignore[type-arg]
+        self.supervised[name] = Supervised(args, dict(env or {}))
+        proc = self._start(name)
         if port is not None:
             wait_port("127.0.0.1", port, timeout=60, proc=proc)
+        return proc
+
+    def _start(self, name: str) -> subprocess.Popen:  # type: ignore[type-arg]
+        child = self.supervised[name]
+        proc = spawn([sys.executable, "-m", "bus", *child.args], env={**self.child_env(), **child.env},
+                     log_path=self.data_dir / "logs" / f"{name}.log")
+        child.started, child.restart_at = time.monotonic(), None
+        self.procs[name] = proc
         return proc
 
     def start_simulators(self) -> None:
@@ -91,7 +129,9 @@ class Stack:
         self.spawn("api", "api", "--port", str(self.api_port), port=self.api_port)
 
     def start_worker(self, name: str = "worker") -> None:
-        self.spawn(name, "worker")
+        fixed = self.env.get("DEMATBUS_WORKER_METRICS_PORT")  # a caller's choice (one worker) wins
+        port = self.worker_ports.setdefault(name, int(fixed) if fixed else free_port())
+        self.spawn(name, "worker", env={"DEMATBUS_WORKER_METRICS_PORT": str(port)})
 
     def start_watcher(self) -> None:
         self.spawn("watcher", "watch")
@@ -104,12 +144,74 @@ class Stack:
         self.start_watcher()
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Stop one child for good (it is no longer supervised)."""
         proc = self.procs.pop(name)
+        self.supervised.pop(name, None)
         proc.send_signal(sig)
         proc.wait(30)
 
+    def crash(self, name: str) -> int:
+        """SIGKILL a child (or the embedded broker) as a crash would; `supervise()` starts it again
+        at once. Returns the pid killed."""
+        proc = self.broker.proc if name == "broker" and self.broker else self.procs[name]
+        assert proc is not None
+        self.supervised[name].killed_on_purpose = True
+        proc.kill()
+        proc.wait()
+        return proc.pid
+
+    def supervise(self) -> list[str]:
+        """One round of supervision: start again every child (and the embedded broker) that died,
+        at once the first time, then with a growing delay while it keeps dying. Returns what it
+        saw and did, for the operator. Call it from the thread that started the stack."""
+        if self.stopping:
+            return []
+        now, said = time.monotonic(), []
+        if self.broker is not None and not self.broker.running:
+            said += self._revive("broker", self.broker.proc.returncode if self.broker.proc else None, now)
+        for name, proc in list(self.procs.items()):
+            if proc.poll() is not None and name in self.supervised:
+                said += self._revive(name, proc.returncode, now)
+        return said
+
+    def _revive(self, name: str, code: int | None, now: float) -> list[str]:
+        child, said = self.supervised[name], []
+        if child.restart_at is None:
+            on_purpose, child.killed_on_purpose = child.killed_on_purpose, False
+            delay = child.died(now, expected=on_purpose or code == RESTART_AT_ONCE)
+            log = self.data_dir / "logs" / f"{name}.log"
+            if not on_purpose:
+                said.append(f"{name} exited with code {code}; restarting it"
+                            + (f" in {delay:.0f} s" if delay else "") + f" (see {log})")
+        if now < (child.restart_at or 0):
+            return said
+        try:
+            if name == "broker" and self.broker is not None:
+                said += self._stop_workers()
+                self.broker.start()
+                child.started, child.restart_at = time.monotonic(), None
+                said.append(f"broker restarted on {self.broker.bootstrap} (empty: the workers redrive open documents)")
+            else:
+                self._start(name)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            said.append(f"{name} did not start again: {exc}; retrying in {child.died(time.monotonic()):.0f} s")
+        return said
+
+    def _stop_workers(self) -> list[str]:
+        """Before an empty broker comes up: kill the workers (the supervision starts them again
+        right after). A worker that lived through the restart would bring the old broker's
+        offsets and buffered records to the new one, which Tansu may acknowledge and then never
+        serve: a table changelog that no worker can recover any more."""
+        workers = [n for n, p in self.procs.items() if self.supervised[n].args[:1] == ("worker",) and p.poll() is None]
+        for name in workers:
+            self.supervised[name].killed_on_purpose = True
+            self.procs[name].kill()
+            self.procs[name].wait()
+        return [f"{', '.join(workers)} stopped: they start again on the new broker"] if workers else []
+
     def stop(self) -> None:
         """SIGTERM every child (worker first), give them 15 s to finish, then the broker."""
+        self.stopping = True
         procs = [self.procs.pop(name) for name in list(reversed(self.procs))]
         for proc in procs:
             if proc.poll() is None:
@@ -134,6 +236,7 @@ class Stack:
                 "iparapheur": f"{self.simulators_url}/iparapheur",
             },
             "broker": self.bootstrap,
+            "workers": {name: f"http://127.0.0.1:{port}" for name, port in self.worker_ports.items()},
             "data_dir": str(self.data_dir),
             **(extra or {}),
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,20 @@ from bus import metrics, webhooks
 from bus.annulation import AnnulationRunner
 from bus.assignment import record_assignment
 from bus.blobs import BlobStore
+from bus.broker_epoch import RESTART_AT_ONCE, BrokerEpoch, Loss
+from bus.children import stop_deadline
 from bus.config import Settings
 from bus.counters import LiveCounters
 from bus.courriers import worker as courriers
 from bus.engine import Engine
 from bus.flows.definition import stage_kinds
+from bus.health.worker_server import WorkerHealthServer, worker_readiness
 from bus.lanes import Lanes
 from bus.reconciler import reconcile
 from bus.relay import prune_published, relay_forever
 from bus.stages.runner import RunnerSettings, StageRunner
 from bus.store.db import Store
+from bus.store.models import utcnow
 from bus.topics import EVENTS, MOVES, command_topic
 from connectors.registry import ConnectorRegistry
 from schemas.events import Command, Event
@@ -73,7 +78,10 @@ def faust_options(bootstrap: str, datadir: Path, partitions: int) -> dict[str, A
     }
 
 
-def create_app(settings: Settings, bootstrap: str) -> faust.App:
+def create_app(settings: Settings, bootstrap: str, health: WorkerHealthServer | None = None,
+               epoch: BrokerEpoch | None = None, first_loss: Loss | None = None) -> faust.App:
+    """`epoch` holds the worker's first look at the broker (run_worker takes it before faust
+    starts); `first_loss`, what that look found forgotten, is redriven once the app runs."""
     short_fetch_wait(settings.fetch_max_wait_ms)
     app = faust.App("dematbus", **faust_options(bootstrap, settings.data_dir / "faust", settings.topic_partitions))
     store = Store(settings.db_url)
@@ -146,10 +154,16 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
         record_assignment(settings.data_dir, assigned)
         metrics.ASSIGNED_PARTITIONS.set(len(assigned))
 
+    watch = epoch or BrokerEpoch(bootstrap)
+
     @app.task
     async def on_start() -> None:
+        if health is not None:
+            health.bind(asyncio.get_running_loop(), worker_readiness(app, store, watch, settings))
         await store.migrate()
         await reconcile(store, 0 if settings.redrive_on_start else settings.stage_timeout)
+        if first_loss is not None:  # a broker that never saw the stream, or forgot it while we were down
+            await reconcile(store, max(0.0, (utcnow() - first_loss.since).total_seconds()))
         await relay_forever(store, publish)
 
     @app.timer(settings.poll_interval)
@@ -176,6 +190,27 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
                          ", ".join(f"{s.label}: {s.crash_reason!r}" for s in crashed))
             os._exit(70)
 
+    @app.timer(settings.broker_epoch_interval)
+    async def broker_epoch() -> None:
+        # A broker restarted empty lost the events of every open document: redrive them now
+        # rather than after the stage timeout (bus.broker_epoch).
+        loss = await watch.check()
+        if loss is None:
+            silent = time.monotonic() - (watch.last_contact or 0)
+            if silent > settings.broker_lost_after:
+                # Its group membership is gone by now, and what this process would send when the
+                # broker comes back (buffered records, offsets) may belong to a broker that has
+                # since restarted empty: a fresh process waits for the broker, then starts clean.
+                log.critical("no answer from the broker for %.0f s: exiting to start afresh", silent)
+                os._exit(RESTART_AT_ONCE)
+            return
+        await reconcile(store, max(0.0, (utcnow() - loss.since).total_seconds()))
+        if not loss.first_look:
+            # faust keeps the old broker's offsets in memory (consumer positions, table recovery)
+            # and would skip, or wait forever for, records this broker never had: start afresh.
+            log.critical("the broker forgot the stream while this worker ran: exiting to start afresh")
+            os._exit(RESTART_AT_ONCE)
+
     @app.timer(60.0)
     async def outbox_prune() -> None:
         await prune_published(store, settings.outbox_retention)
@@ -191,10 +226,30 @@ def create_app(settings: Settings, bootstrap: str) -> faust.App:
     return app
 
 
+class BoundedStopWorker(faust.Worker):
+    """faust's worker, whose clean stop on SIGTERM/SIGINT is bounded: with the broker gone it
+    would wait for it forever, and a supervisor (or a rolling deploy) waits with it."""
+
+    grace: float = 10.0
+
+    def _schedule_shutdown(self, signal: Any) -> None:  # mode.Worker's one entry for both signals
+        if not self._signal_stop_time:
+            stop_deadline(self.grace)
+        super()._schedule_shutdown(signal)
+
+
 def run_worker(settings: Settings, bootstrap: str, loglevel: str = "warning") -> None:
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings, bootstrap)
-    if settings.worker_metrics_port:
-        metrics.start_metrics_server(settings.worker_metrics_port, settings.host)
-    worker = faust.Worker(app, loglevel=loglevel.upper(), quiet=True)
+    health = WorkerHealthServer(settings.worker_metrics_port, settings.host) if settings.worker_metrics_port else None
+    epoch = BrokerEpoch(bootstrap)
+    loop = asyncio.new_event_loop()  # not asyncio.run: faust wants the current loop left alone
+    try:
+        first_loss = loop.run_until_complete(epoch.first_look())
+    finally:
+        loop.close()
+    app = create_app(settings, bootstrap, health, epoch, first_loss)
+    if health is not None:
+        health.start()
+    worker = BoundedStopWorker(app, loglevel=loglevel.upper(), quiet=True)
+    worker.grace = settings.shutdown_grace
     worker.execute_from_commandline()

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import text
 
+from bus.children import spawn
 from bus.store.db import Store
 
 
@@ -60,8 +61,8 @@ async def aiokafka_produce_consume(bootstrap: str, messages: int = 20_000) -> fl
 def faust_3hop(bootstrap: str, events: int = 5_000, timeout: float = 180) -> float:
     with tempfile.TemporaryDirectory(prefix="dematbus-ceiling-") as tmp:
         out = Path(tmp) / "result.json"
-        proc = subprocess.Popen([sys.executable, "-m", "bus.bench.faust3hop", bootstrap, str(events), str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        # Dies with the bench, even a SIGKILLed one (bus.children).
+        proc = spawn([sys.executable, "-m", "bus.bench.faust3hop", bootstrap, str(events), str(out)])
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -284,6 +284,14 @@ class StageRunner:
         async with self.store.transaction() as session:
             await _finish(session, effect_id, "done" if result.status == "done" else "rejected", event)
             await _add_files(session, document_id, result.files, refs)
+        # Remote clean-up (a signed i-Parapheur folder deleted) only once the outcome is recorded: a
+        # crash in between leaves a folder behind, never a document whose result is gone remotely.
+        after_outcome = getattr(connector, "after_outcome", None)
+        if after_outcome is not None:
+            try:
+                await after_outcome(job, remote_id or "", result)
+            except ConnectorError as exc:
+                log.warning("clean-up after %s failed (left behind): %s", job.reference, exc)
 
     async def _poll_later(self, effect_id: int, delay: float, error: str | None) -> None:
         async with self.store.transaction() as session:

@@ -23,6 +23,7 @@ from bus.batches import BatchDepositor
 from bus.courriers import messages as prefecture_messages
 from bus.blobs import BlobStore
 from bus.config import Settings
+from bus.health.api import health_router
 from bus.deposits import Depositor, DepositRefused
 from bus.flows.definition import all_states, flow_names, load_flow
 from bus.scope import in_scope, restrict
@@ -90,6 +91,7 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     pastell.mount(app, store, blobs, depositor, settings)
     publication.mount(app, settings, blobs)
     app.add_route("/metrics", counters.metrics_with_live_counters, include_in_schema=False)
+    app.include_router(health_router(settings, store))  # /healthz, /readyz
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -535,10 +535,6 @@ class IparapheurConnector:
             (e for e in reversed(premis.events) if e.type in ("SIGNATURE", "EXTERNAL_SIGNATURE")),
             None,
         )
-        try:
-            await self._request("DELETE", f"{self._desk_path(ids)}/folder/{folder_id}")
-        except ConnectorError as exc:  # the result is in hand; a leftover folder is harmless
-            log.warning("could not delete i-Parapheur folder %s: %s", folder_id, exc)
         return StageResult(
             "done",
             files=files,
@@ -548,6 +544,15 @@ class IparapheurConnector:
                 "signed_at": signature.date if signature else None,
             },
         )
+
+    async def after_outcome(self, job: StageJob, remote_id: str, result: StageResult) -> None:
+        """Delete a signed folder once the bus has recorded its files (the runner calls this after
+        its commit). Deleted within `poll`, a worker killed before the commit left a document whose
+        signed files were gone from the parapheur: polled forever, a 404 each time."""
+        if result.status != "done":
+            return  # a rejected folder is left for the humans
+        ids = await self._resolve(job)
+        await self._request("DELETE", f"{self._desk_path(ids)}/folder/{remote_id}")
 
     @staticmethod
     def _unzip(data: bytes, premis: Premis) -> list[OutputFile]:

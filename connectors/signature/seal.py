@@ -26,8 +26,15 @@ def _pool() -> ProcessPoolExecutor:
     if _POOL is None:
         # spawn, not fork: the worker runs threads (aiokafka, asyncio.to_thread) that fork would copy mid-flight.
         _POOL = ProcessPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
-                                    mp_context=multiprocessing.get_context("spawn"))
+                                    mp_context=multiprocessing.get_context("spawn"), initializer=_die_with_worker)
     return _POOL
+
+
+def _die_with_worker() -> None:
+    """A pool process does not outlive the worker that started it (SIGKILLed or not)."""
+    from bus.children import die_with_parent
+
+    die_with_parent()
 
 
 class SealConnector(PadesConnector):

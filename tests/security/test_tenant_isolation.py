@@ -211,7 +211,8 @@ async def test_every_route_keeps_each_collectivite_to_itself(world_client) -> No
                 key = world.keys.get(who)
                 resp = await request(client, method, url, world, key, cookies.get(who))
                 where = f"{method} {url} [{who}] -> {resp.status_code}"
-                if resp.status_code >= 500:
+                # /readyz answers 503 by design when a dependency is missing (no broker here).
+                if resp.status_code >= 500 and not (path == "/readyz" and resp.status_code == 503):
                     problems.append(f"{where}: server error")
                     continue
                 if who not in ("own", "reporter") and MARKER in resp.text:

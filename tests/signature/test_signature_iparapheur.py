@@ -80,10 +80,13 @@ async def test_folder_signed(simulator, sim_settings, make_job) -> None:  # type
     assert bordereau.role == "bordereau_signature"
     assert bordereau.name == f"{job.reference}_bordereau.pdf" and is_pdf(bordereau.data)
 
+    (folder,) = simulator.admin("GET", "/_admin/folders").json()["folders"]
+    assert folder["state"] != "DELETED"  # kept until the bus has recorded the signed files
+    await connector.after_outcome(job, remote_id, result)
     admin = simulator.admin("GET", "/_admin/folders").json()
     assert admin["duplicates"] == 0
     (folder,) = admin["folders"]
-    assert folder["state"] == "DELETED"  # the connector deletes the folder once downloaded
+    assert folder["state"] == "DELETED"  # then the connector deletes it
     assert folder["events"] == ["CREATE", "START", "SIGNATURE", "ARCHIVE"]
     assert folder["metadata"] == {"objet": "Vote du budget primitif"}
     assert [d["main"] for d in folder["documents"]] == [True, False]
