@@ -105,3 +105,20 @@ def deposit_demo_actes(api_url: str, demos: list[DemoCollectivite]) -> list[str]
             resp.raise_for_status()
             ids.append(resp.json()["id"])
     return ids
+
+
+async def prepare_stack(store: Store, data_dir: Path, simulators_url: str, demo: bool) -> tuple[list[DemoCollectivite], bool]:
+    """What `dematbus up` does once its processes answer: create the demo collectivités if asked,
+    register every collectivité at the S²low simulator. Returns the demo ones and whether the
+    store already holds documents (a second run deposits no demo actes again)."""
+    from sqlalchemy import func, select
+
+    from bus.store.models import Collectivite, Document
+
+    demos = await ensure_demo(store, data_dir) if demo else []
+    async with store.sessions() as session:
+        rows = (await session.execute(select(Collectivite))).scalars().all()
+        has_documents = (await session.execute(select(func.count()).select_from(Document))).scalar_one() > 0
+    register_at_simulators(simulators_url, [(c.siren, c.name, c.departement, c.arrondissement, c.nature_code)
+                                            for c in rows])
+    return demos, has_documents

@@ -9,20 +9,16 @@ import json
 import re
 from pathlib import Path
 
-import typer
 from reports_testlib import NAMES, SIREN_C, SIREN_D, YEAR, seed
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from bus.cli_report import report
+from bus.cli import app as cli
 from bus.reports import COLUMNS, OUTCOMES, fmt_int, volumes
 from bus.store import journal
 from bus.store.models import Document
 from tests.conftest import SIREN_A, SIREN_B
 
-cli = typer.Typer()
-cli.command()(report)
-cli.command("noop")(lambda: None)  # two commands: `report` stays a subcommand, as in bus.cli
 runner = CliRunner()
 
 

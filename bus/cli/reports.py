@@ -1,15 +1,20 @@
-"""`dematbus report`: volumes per collectivité, flow and month, read from the store's journal."""
+"""Reports: the yearly volumes per collectivité, flow and month (`report`)."""
 
 from __future__ import annotations
 
-import asyncio
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bus.config import Settings
+from bus.cli.common import DataDir, app, settings_for, with_store
+
+if TYPE_CHECKING:
+    from bus.reports import VolumeReport
+    from bus.store.db import Store
+
+PANEL = "Reports"
 
 
 class ReportFormat(str, Enum):
@@ -18,6 +23,7 @@ class ReportFormat(str, Enum):
     html = "html"
 
 
+@app.command(rich_help_panel=PANEL)
 def report(
     year: Annotated[int, typer.Option(help="Calendar year, e.g. 2017")],
     siren: Annotated[list[str] | None, typer.Option(help="SIREN (repeatable); default: every collectivité")] = None,
@@ -25,17 +31,15 @@ def report(
     group: Annotated[str | None, typer.Option(help="A collectivité group: roll up over its members")] = None,
     format: Annotated[ReportFormat, typer.Option("--format", help="csv, json or html")] = ReportFormat.csv,
     output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory (default ./var)")] = None,
+    data_dir: DataDir = None,
 ) -> None:
     """Volumes of a year per collectivité, flow and month (deposited, transmitted, acknowledged…)."""
     import json
 
     from bus.flows.definition import flow_names
     from bus.reports import volumes
-    from bus.store.db import Store
 
-    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
-    url = settings.db_url
+    url = settings_for(data_dir).db_url
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:" and not Path(path).exists():
@@ -45,26 +49,22 @@ def report(
         typer.echo(f"error: unknown flow {flow!r}; flows: {', '.join(flow_names())}", err=True)
         raise typer.Exit(2)
 
-    async def run():  # type: ignore[no-untyped-def]
-        store = Store(url)
-        try:
-            sirens = list(siren) if siren else None
-            if group:
-                from bus.groups import group_members
+    async def run(store: Store) -> VolumeReport:
+        sirens = list(siren) if siren else None
+        if group:
+            from bus.groups import group_members
 
-                async with store.sessions() as session:
-                    members = await group_members(session, group)
-                sirens = members if sirens is None else [s for s in sirens if s in members]
-            result = await volumes(store, year=year, sirens=sirens, flow=flow)
-            result.group = group
-            return result
-        finally:
-            await store.close()
+            async with store.sessions() as session:
+                members = await group_members(session, group)
+            sirens = members if sirens is None else [s for s in sirens if s in members]
+        result = await volumes(store, year=year, sirens=sirens, flow=flow)
+        result.group = group
+        return result
 
     from bus.groups import GroupError
 
     try:
-        result = asyncio.run(run())
+        result = with_store(data_dir, run, migrate=False)
     except GroupError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from exc
