@@ -23,6 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bus import metrics, moves
 from bus.blobs import BlobStore
+from bus.collectivite_config import connectors_of
 from bus.flows.definition import FlowDefinition, load_flow
 from bus.scope import in_scope
 from bus.stages.runner import RunnerSettings, _add_files
@@ -140,7 +141,7 @@ class AnnulationRunner:
             flow = load_flow(doc.flow)
             stage = flow.stage(flow.cancellable_stage or "")
             coll = await session.get(Collectivite, doc.siren)
-            connectors_cfg = dict(coll.connectors or {}) if coll else {}
+            connectors_cfg = connectors_of(coll).slots
             collectivite = JobCollectivite.from_record(coll) if coll else None
             document_id = doc.id
         try:

@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bus.collectivite_config import ConnectorsConfig, connectors_of, store_connectors
 from bus.store.models import Collectivite
+from connectors.config import InvalidConnectorConfig
 from schemas.actes.classification import Classification, default_classification
 from schemas.siren import is_valid_siren
 
@@ -71,7 +73,17 @@ async def add_collectivite(session: AsyncSession, *, siren: str, name: str, depa
     coll.name, coll.departement, coll.arrondissement, coll.nature_code = name, departement, arrondissement, nature_code
     coll.classification_xml = classification_xml
     coll.classification_date = classification.date
-    coll.connectors = connectors if connectors is not None else (coll.connectors or simulator_connectors(siren))
+    try:
+        wanted = ConnectorsConfig.parse(connectors if connectors is not None
+                                        else (coll.connectors or simulator_connectors(siren)))
+    except InvalidConnectorConfig as exc:
+        raise InvalidCollectivite(f"invalid connector configuration: {exc}") from None
+    if existing is not None:
+        # Updating a collectivité keeps the options it was given since (publication…) unless restated.
+        kept = connectors_of(existing)
+        wanted = ConnectorsConfig(wanted.slots, {flow: {**kept.flow_options(flow), **wanted.flow_options(flow)}
+                                                 for flow in {*kept.flows, *wanted.flows}})
+    store_connectors(coll, wanted)
     if existing is None:
         session.add(coll)
     await session.flush()

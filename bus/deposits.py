@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bus import moves
 from bus.blobs import BlobRef, BlobStore, BlobTooLarge
+from bus.collectivite_config import connectors_of
 from bus.config import Settings
 from bus.flows.definition import flow_names, load_flow, resolve
 from bus.metrics import observe_deposit
@@ -32,7 +33,13 @@ from bus.store.db import Store
 from bus.store.models import Collectivite, Document
 from bus.store.models import File as FileRow
 from bus.store.outbox import emit_event
-from schemas.deposit import DepositContext, DepositFile, check_file_name, check_metadata_text, sniff_media_type
+from schemas.deposit import (
+    DepositContext,
+    DepositFile,
+    check_file_name,
+    check_metadata_text,
+    sniff_media_type,
+)
 from schemas.errors import SchemaError
 from schemas.events import Event
 from schemas.pdf import check_pdf
@@ -105,7 +112,7 @@ class Depositor:
         meta = metadata
         context = DepositContext(
             siren=siren, classification_xml=coll.classification_xml,
-            options=((coll.connectors or {}).get("flows") or {}).get(flow, {}),
+            options=connectors_of(coll).flow_options(flow),
             path=self.blobs.path(stored[0][1].sha256),
         )
         for dotted in definition.deposit_checks:

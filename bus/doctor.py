@@ -126,12 +126,22 @@ def _connector_files(collectivites: list[tuple[str, dict[str, Any]]]) -> Iterato
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
+    from bus.collectivite_config import ConnectorsConfig
+    from connectors.config import InvalidConnectorConfig
+
+    invalid = []
+    for siren, connectors in collectivites:
+        try:
+            ConnectorsConfig.parse(connectors)
+        except InvalidConnectorConfig as exc:
+            invalid.append(f"{siren}: {exc}")
+    yield (_fail("connector configuration", "; ".join(invalid)[:800]) if invalid
+           else _ok("connector configuration", f"{len(collectivites)} collectivité(s), every connector complete"))
+
     problems, checked = [], 0
     now = datetime.now(UTC)
     for siren, connectors in collectivites:
-        for stage, conf in sorted((connectors or {}).items()):
-            if not isinstance(conf, dict):
-                continue
+        for stage, conf in sorted(ConnectorsConfig.parse(connectors, check=False).slots.items()):
             for field_name in ("cert_path", "key_path"):
                 if not conf.get(field_name):
                     continue
@@ -144,7 +154,7 @@ def _connector_files(collectivites: list[tuple[str, dict[str, Any]]]) -> Iterato
                         if cert.not_valid_after_utc < now:
                             problems.append(f"{where}: certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}")
                     else:
-                        load_pem_private_key(data, password=(conf.get("key_password") or "").encode() or None)
+                        load_pem_private_key(data, password=None)
                 except OSError as exc:
                     problems.append(f"{where}: {exc.strerror}")
                 except (ValueError, TypeError) as exc:

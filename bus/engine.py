@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from bus import metrics, moves
+from bus.collectivite_config import connectors_of
 from bus.flows.definition import FlowDefinition, StageDefinition, load_flow
 from bus.store import journal
 from bus.store.db import Store
@@ -89,7 +90,7 @@ class Engine:
         options: dict[str, Any] = {}
         if flow.reads_options:
             coll = await session.get(Collectivite, doc.siren)
-            options = (((coll.connectors if coll else None) or {}).get("flows") or {}).get(flow.name) or {}
+            options = connectors_of(coll).flow_options(flow.name)
         stage = flow.next_stage(doc.meta, after, options)
         if stage is None:
             return False

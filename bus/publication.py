@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from bus import moves
+from bus.collectivite_config import connectors_of, store_connectors
 from bus.flows.definition import flow_names, load_flow
 from bus.scope import in_scope
 from bus.store import journal
@@ -100,7 +101,7 @@ def publishing_flows() -> tuple[str, ...]:
 
 def _settings_of(coll: Collectivite) -> PublicationSettings | None:
     try:
-        return publication_settings(((coll.connectors or {}).get("flows") or {}).get("actes"))
+        return publication_settings(connectors_of(coll).flow_options("actes") or None)
     except SchemaError:
         return None
 
@@ -227,15 +228,14 @@ async def configure(session: AsyncSession, siren: str, settings: PublicationSett
     coll = await session.get(Collectivite, siren)
     if coll is None:
         raise PublicationRefused(404, "unknown_collectivite", f"Collectivité inconnue / unknown collectivité {siren}")
-    connectors = dict(coll.connectors or {})
-    flows = dict(connectors.get("flows") or {})
-    actes = dict(flows.get("actes") or {})
+    config = connectors_of(coll)
+    actes = config.flow_options("actes")
     if settings is None:
         actes.pop(OPTION, None)
     else:
         actes[OPTION] = settings.model_dump(exclude_none=True)
-        connectors.setdefault(STAGE_KIND, {"kind": "registre", "url": "public://"})
-    connectors["flows"] = {**flows, "actes": actes}
-    coll.connectors = connectors
+        if not config.has(STAGE_KIND):
+            config = config.with_slot(STAGE_KIND, {"kind": "registre", "url": "public://"})
+    store_connectors(coll, config.with_flow_options("actes", actes))
     await session.flush()
     return coll

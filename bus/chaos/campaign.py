@@ -12,11 +12,19 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from sqlalchemy import and_, func, or_, select
 
 from bus.bench.pipeline import BenchOptions, new_stack, temporary_dir
-from bus.bench.pipeline import _setup as setup_collectivites  # the bench's collectivités and key
+from bus.bench.pipeline import (
+    _setup as setup_collectivites,  # the bench's collectivités and key
+)
 from bus.bench.workload import BenchDocument, bench_sirens, workload
 from bus.chaos import chart
 from bus.chaos.client import Deposits, deposit_all

@@ -89,6 +89,7 @@ def collectivite_list(data_dir: DataDir = None) -> None:
     """List collectivités."""
     from sqlalchemy import select
 
+    from bus.collectivite_config import connectors_of
     from bus.store.entites import ensure_ids
     from bus.store.models import Collectivite
 
@@ -100,7 +101,7 @@ def collectivite_list(data_dir: DataDir = None) -> None:
     collectivites, ids = in_transaction(data_dir, action)
     for c in collectivites:
         table.add_row(c.siren, str(ids.get(c.siren, "-")), c.name, c.departement, c.arrondissement, c.nature_code,
-                      str(c.classification_date or "-"), (c.connectors.get("signature") or {}).get("kind", "-"))
+                      str(c.classification_date or "-"), connectors_of(c).slot("signature").get("kind", "-"))
     console.print(table)
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.blobs import BlobStore
+from bus.collectivite_config import ConnectorsConfig
 from bus.courriers import ledger, messages, rules
 from bus.flows.definition import flow_names, load_flow
 from bus.store.db import Store
@@ -120,7 +121,8 @@ class Collector:
         async with self.store.sessions() as session:
             rows = (await session.execute(select(Collectivite.siren, Collectivite.connectors)
                                           .where(acknowledged))).tuples().all()
-        self._eligible = {siren: dict(cfg or {}) for siren, cfg in rows if any((cfg or {}).get(k) for k in keys)}
+        configs = {siren: ConnectorsConfig.parse(cfg, check=False) for siren, cfg in rows}
+        self._eligible = {siren: c.slots for siren, c in configs.items() if any(c.has(k) for k in keys)}
         self._eligible_at = time.monotonic()
         return self._eligible
 

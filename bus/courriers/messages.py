@@ -19,7 +19,13 @@ from bus.courriers import rules
 from bus.scope import restrict
 from bus.store import journal
 from bus.store.db import Store
-from bus.store.models import Document, File, JournalEntry, PrefectureMessage, PrefectureReply
+from bus.store.models import (
+    Document,
+    File,
+    JournalEntry,
+    PrefectureMessage,
+    PrefectureReply,
+)
 
 T = TypeVar("T")
 

@@ -21,7 +21,14 @@ from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import load_flow
 from bus.scope import in_scope
 from bus.store.db import Store
-from bus.store.models import ApiKey, Collectivite, Document, PrefectureMessage, PrefectureReply, utcnow
+from bus.store.models import (
+    ApiKey,
+    Collectivite,
+    Document,
+    PrefectureMessage,
+    PrefectureReply,
+    utcnow,
+)
 from schemas.actes.classification import Classification
 from schemas.actes.deposit import ANNEXE_TYPES
 from schemas.actes.metadata import TYPOLOGIE_RE

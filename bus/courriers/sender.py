@@ -21,12 +21,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.blobs import BlobStore
+from bus.collectivite_config import connectors_of
 from bus.courriers import ledger, messages, rules
 from bus.courriers.replies import ANNEXE_ROLE, AR_ROLE, DOCUMENT_ROLE
 from bus.flows.definition import load_flow
 from bus.stages.runner import RunnerSettings, poll_delay
 from bus.store.db import Store
-from bus.store.models import Collectivite, Document, File, PrefectureMessage, PrefectureReply, utcnow
+from bus.store.models import (
+    Collectivite,
+    Document,
+    File,
+    PrefectureMessage,
+    PrefectureReply,
+    utcnow,
+)
 from connectors.base import ConnectorError, InputFile, PermanentConnectorError
 from connectors.registry import ConnectorRegistry
 from connectors.tdt.s2low_prefecture import PrefectureMessageRef
@@ -70,7 +78,7 @@ class ReplyRunner:
             coll = await session.get(Collectivite, doc.siren)
         flow = load_flow(doc.flow)
         ctx = _Context(message, doc, flow.stage(flow.courriers_stage or "").connector_key,
-                       dict(coll.connectors or {}) if coll else {}, flow.encrypted)
+                       connectors_of(coll).slots, flow.encrypted)
         try:
             connector: Any = self.registry.get(ctx.connector_key, ctx.connectors)
         except PermanentConnectorError as exc:  # no TdT configured any more

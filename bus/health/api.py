@@ -8,7 +8,13 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from bus.config import Settings
-from bus.health.checks import BrokerProbe, blobs_check, outbox_check, report, store_check
+from bus.health.checks import (
+    BrokerProbe,
+    blobs_check,
+    outbox_check,
+    report,
+    store_check,
+)
 from bus.store.db import Store
 
 

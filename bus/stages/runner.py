@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.blobs import BlobStore
+from bus.collectivite_config import connectors_of
 from bus.flows.definition import StageDefinition, load_flow
 from bus.store.db import Store
 from bus.store.models import Collectivite, Document, Effect, File, utcnow
@@ -324,9 +325,9 @@ class StageRunner:
             collectivite=JobCollectivite.from_record(coll),
             metadata=dict(doc.meta),
             files=[InputFile(name=f.name, role=f.role, data=d, media_type=f.media_type) for f, d in zip(chosen, data)],
-            options=dict((coll.connectors or {}).get(stage.connector_key) or {}),
+            options=connectors_of(coll).slot(stage.connector_key),
         )
-        return job, dict(coll.connectors or {})
+        return job, connectors_of(coll).slots
 
 
 def _select_inputs(stage: StageDefinition, files: list[File]) -> list[File]:

@@ -17,14 +17,26 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from bus.courriers import messages, rules
-from bus.courriers.replies import REPLY_ROLES, ReplyRefused, ReplyRequest, close_message, request_reply
+from bus.courriers.replies import (
+    REPLY_ROLES,
+    ReplyRefused,
+    ReplyRequest,
+    close_message,
+    request_reply,
+)
 from bus.deposits import Upload
 from bus.store.models import Collectivite, Document
 from bus.store.models import File as FileRow
 from connectors.console.access import DOCUMENT_ROLES
 from connectors.console.deposit_forms import Group, Option
 from connectors.console.session import csrf_ok
-from connectors.console.web import ConsoleError, ConsoleRoute, render, require, templates
+from connectors.console.web import (
+    ConsoleError,
+    ConsoleRoute,
+    render,
+    require,
+    templates,
+)
 from connectors.inbound.batches import shown_metadata
 from connectors.inbound.uploads import as_upload
 from connectors.inbound.views import PrefectureMessageView, message_view

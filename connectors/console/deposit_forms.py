@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 from pydantic_core import core_schema
 
+from bus.collectivite_config import connectors_of
 from bus.flows.definition import load_flow, resolve
 from bus.store.models import Collectivite
 from connectors.inbound.pastell.connecteurs import signature_config
@@ -172,9 +173,10 @@ def _signature_field(flow: str, coll: Collectivite, hint: str) -> tuple[Field, .
     """« Signature », when the flow's signature stage is asked for by the depositor and the
     collectivité has the connector it runs with."""
     stage = next((s for s in load_flow(flow).stages if s.kind == "signature" and s.enabled_by == "signature"), None)
-    if stage is None or stage.connector_key not in (coll.connectors or {}):
+    config = connectors_of(coll)
+    if stage is None or not config.has(stage.connector_key):
         return ()
-    options = ((coll.connectors or {}).get("flows") or {}).get(flow, {})
+    options = config.flow_options(flow)
     return (Field("signature", "Signature", "checkbox", hint=hint,
                   default="on" if options.get("signature_default") else ""),)
 
@@ -320,7 +322,7 @@ def pdf_signature(coll: Collectivite) -> DepositForm:
             Field("iparapheur_sous_type", "Sous-type i-Parapheur", "select",
                   groups=(Group("", tuple(Option(t, t) for t in iparapheur_subtypes(signature))),)),
         )
-    archive = "sae" in (coll.connectors or {})
+    archive = connectors_of(coll).has("sae")
     fields = (
         Field("libelle", "Libellé", "text", required=True, hint="Ce que le signataire verra : 500 caractères au plus.",
               invalid="Le libellé comporte 1 à 500 caractères"),

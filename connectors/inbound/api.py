@@ -20,12 +20,12 @@ from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bus.batches import BatchDepositor
-from bus.courriers import messages as prefecture_messages
 from bus.blobs import BlobStore
 from bus.config import Settings
-from bus.health.api import health_router
+from bus.courriers import messages as prefecture_messages
 from bus.deposits import Depositor, DepositRefused
 from bus.flows.definition import all_states, flow_names, load_flow
+from bus.health.api import health_router
 from bus.scope import in_scope, restrict
 from bus.store.db import Store
 from bus.store.models import ApiKey, Document, JournalEntry

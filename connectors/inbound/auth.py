@@ -16,7 +16,6 @@ from bus.scope import in_scope
 from bus.store.apikeys import find_key
 from bus.store.models import ApiKey
 
-
 SUPPLEMENTARY_ROLES = {"rh"}
 
 

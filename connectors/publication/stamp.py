@@ -27,7 +27,6 @@ from datetime import date
 from pyhanko.pdf_utils import generic, layout
 from pyhanko.pdf_utils.content import RawContent
 from pyhanko.pdf_utils.font.basic import SimpleFontEngineFactory
-from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.text import TextBoxStyle
@@ -124,7 +123,7 @@ def stamp_pdf(pdf: bytes, mentions: Mentions) -> bytes:
 def _reader(pdf: bytes) -> PdfFileReader:
     try:
         return PdfFileReader(io.BytesIO(pdf), strict=False)
-    except Exception as exc:  # noqa: BLE001 - pyHanko raises many kinds on a broken file
+    except Exception as exc:
         raise StampError(f"PDF illisible / unreadable PDF: {exc}") from exc
 
 

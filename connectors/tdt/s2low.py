@@ -416,7 +416,11 @@ class S2lowConnector(S2lowClient, PrefectureMessages):
         def build() -> OutputFile:
             from schemas.actes.archive import build_message_archive
             from schemas.actes.messages import build_annulation
-            from schemas.actes.naming import NATURES_BY_ABBR, business_file_name, parse_id_acte
+            from schemas.actes.naming import (
+                NATURES_BY_ABBR,
+                business_file_name,
+                parse_id_acte,
+            )
 
             parts = parse_id_acte(id_acte)
             decided = date(int(parts["date"][:4]), int(parts["date"][4:6]), int(parts["date"][6:]))

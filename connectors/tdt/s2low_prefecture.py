@@ -31,7 +31,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
-from connectors.base import ConnectorError, InputFile, OutputFile, PermanentConnectorError
+from connectors.base import (
+    ConnectorError,
+    InputFile,
+    OutputFile,
+    PermanentConnectorError,
+)
 from connectors.http import HttpResponse
 from schemas.errors import ArchiveError, SchemaError
 

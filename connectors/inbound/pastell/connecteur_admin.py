@@ -279,17 +279,16 @@ def _flow(flux: str) -> str:
 async def _buildable(row: PastellConnecteur, config: dict[str, Any]) -> tuple[bool, str]:
     """Build the connector the way the worker will (no remote call): missing options, unreadable
     certificates or an unknown kind show up here."""
+    from connectors.config import InvalidConnectorConfig, parse_connector
     from connectors.registry import FACTORIES
 
     if not row.slot:
         return False, "Ce connecteur ne sert aucun flux : associez-le pour qu'il soit utilisé"
-    factory = FACTORIES.get(config.get("kind", ""))
-    if factory is None:
-        return False, f"Connecteur {config.get('kind')!r} inconnu de dematbus"
     try:
-        connector = factory(config, 5.0)
-    except KeyError as exc:
-        return False, f"Option manquante : {exc.args[0]}"
+        typed = parse_connector(config)
+        connector = FACTORIES[typed.kind](typed, 5.0)
+    except InvalidConnectorConfig as exc:
+        return False, f"Configuration incomplète : {exc}"
     except Exception as exc:  # noqa: BLE001 - whatever stops the build is the answer to give
         return False, f"Configuration inutilisable : {exc}"
     await connector.aclose()

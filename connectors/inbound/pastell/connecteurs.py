@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from bus.collectivite_config import connectors_of, store_connectors
 from bus.flows.definition import flow_names, load_flow
 from bus.store.models import Collectivite
+from connectors.config import InvalidConnectorConfig, Option, options_of
 from connectors.inbound.pastell.errors import PastellError
 
 MASK = "********"
-NOT_A_SLOT = {"flows"}  # per-flow options, not a connector
 STAGE_FAMILY = {"signature": "signature", "tdt": "TdT", "sae": "SAE", "seal": "cachet", "delivery": "coffre"}
 
 
@@ -31,13 +32,30 @@ class Implementation:
     nom: str
     family: str
     kinds: dict[str, str]  # slot -> dematbus kind; "*" for any slot of the family
-    fields: tuple[str, ...]
-    secrets: tuple[str, ...] = ()
-    lists: tuple[str, ...] = ()  # options holding a list of values (`types[]=…`)
-    paths: tuple[str, ...] = ()  # files on the server: shown, set with the dematbus command line only
 
     def kind_for(self, slot: str) -> str:
         return self.kinds.get(slot) or self.kinds["*"]
+
+    @property
+    def options(self) -> dict[str, Option]:
+        """The options of its connector kinds (connectors/config.py), in their declared order."""
+        return {o.name: o for kind in dict.fromkeys(self.kinds.values()) for o in options_of(kind)}
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self.options)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(n for n, o in self.options.items() if o.secret)
+
+    @property
+    def lists(self) -> tuple[str, ...]:  # options holding a list of values (`types[]=…`)
+        return tuple(n for n, o in self.options.items() if o.many)
+
+    @property
+    def paths(self) -> tuple[str, ...]:  # files on the server: shown, set with the dematbus command line only
+        return tuple(n for n, o in self.options.items() if o.server_path)
 
     def describe(self) -> dict[str, Any]:
         return {"id_connecteur": self.id_connecteur, "name": self.nom, "type": self.family,
@@ -48,21 +66,13 @@ class Implementation:
 
 
 IMPLEMENTATIONS = (
-    Implementation("s2low", "S²low", "TdT", {"tdt_helios": "s2low_helios", "*": "s2low"},
-                   ("url", "login", "password"), secrets=("password",)),
-    Implementation("iParapheur", "i-Parapheur", "signature", {"*": "iparapheur"},
-                   ("url", "username", "password", "tenant", "desk", "type", "subtype", "types", "subtypes"),
-                   secrets=("password",), lists=("types", "subtypes")),
+    Implementation("s2low", "S²low", "TdT", {"tdt_helios": "s2low_helios", "*": "s2low"}),
+    Implementation("iParapheur", "i-Parapheur", "signature", {"*": "iparapheur"}),
     Implementation("signature-locale", "Signature avec le certificat du serveur", "signature",
-                   {"signature_helios": "xades", "*": "pades"}, ("cert_path", "key_path", "role", "password_env"),
-                   paths=("cert_path", "key_path")),
-    Implementation("as@lae-rest", "As@lae", "SAE", {"*": "asalae"},
-                   ("url", "login", "password", "archival_agency", "transferring_agency", "originating_agency",
-                    "archival_agreement"), secrets=("password",)),
-    Implementation("coffre", "Coffre-fort numérique des agents", "coffre", {"*": "coffre"},
-                   ("url", "api_key", "document_type", "recipient_field"), secrets=("api_key",)),
-    Implementation("cachet-serveur", "Cachet électronique (PAdES)", "cachet", {"*": "pades_seal"},
-                   ("cert_path", "key_path"), paths=("cert_path", "key_path")),
+                   {"signature_helios": "xades", "*": "pades"}),
+    Implementation("as@lae-rest", "As@lae", "SAE", {"*": "asalae"}),
+    Implementation("coffre", "Coffre-fort numérique des agents", "coffre", {"*": "coffre"}),
+    Implementation("cachet-serveur", "Cachet électronique (PAdES)", "cachet", {"*": "pades_seal"}),
 )
 BY_ID = {i.id_connecteur: i for i in IMPLEMENTATIONS}
 
@@ -107,23 +117,25 @@ def flow_families(flow: str) -> list[str]:
 # -- the collectivité's configuration ------------------------------------------------------------
 
 def configured_slots(coll: Collectivite) -> dict[str, dict[str, Any]]:
-    return {slot: dict(cfg) for slot, cfg in (coll.connectors or {}).items()
-            if slot not in NOT_A_SLOT and isinstance(cfg, dict) and cfg.get("kind")}
+    return {slot: cfg for slot, cfg in connectors_of(coll).slots.items() if cfg.get("kind")}
 
 
 def slot_config(coll: Collectivite, slot: str) -> dict[str, Any]:
-    return dict((coll.connectors or {}).get(slot) or {})
+    return connectors_of(coll).slot(slot)
 
 
 def put_slot(coll: Collectivite, slot: str, config: dict[str, Any]) -> None:
-    coll.connectors = {**(coll.connectors or {}), slot: dict(config)}  # a new dict: the JSON column sees it
+    """Set a slot, checked like every configuration written (connectors/config.py)."""
+    try:
+        store_connectors(coll, connectors_of(coll).with_slot(slot, config))
+    except InvalidConnectorConfig as exc:
+        raise PastellError(400, f"Configuration du connecteur incomplète ou invalide : {exc}") from None
 
 
 def take_slot(coll: Collectivite, slot: str) -> dict[str, Any]:
-    connectors = dict(coll.connectors or {})
-    config = connectors.pop(slot, None) or {}
-    coll.connectors = connectors
-    return dict(config)
+    config = connectors_of(coll)
+    store_connectors(coll, config.with_slot(slot, None))
+    return config.slot(slot)
 
 
 def signature_config(coll: Collectivite) -> dict[str, Any]:

@@ -29,7 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.courriers import ledger, rules
 from bus.courriers.messages import Listed, of_documents
-from bus.courriers.replies import ANNEXE_ROLE, DOCUMENT_ROLE, ReplyRefused, ReplyRequest, request_reply
+from bus.courriers.replies import (
+    ANNEXE_ROLE,
+    DOCUMENT_ROLE,
+    ReplyRefused,
+    ReplyRequest,
+    request_reply,
+)
 from bus.deposits import Upload
 from bus.store.models import ApiKey
 from bus.store.models import File as FileRow

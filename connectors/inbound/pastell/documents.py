@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.blobs import BlobStore
-from bus.courriers.messages import Listed
 from bus.config import Settings
+from bus.courriers.messages import Listed
 from bus.deposits import Depositor, DepositRefused, Upload
 from bus.flows.definition import flow_names, load_flow
 from bus.store.db import Store
