@@ -14,6 +14,10 @@ import sys
 
 from bus.config import Settings
 
+# The HTTP servers' event loop and parser: uvloop and httptools cost 0.12-0.29 ms of CPU per
+# request where asyncio and h11 cost 0.43 ms (measured for the engine-cost issue, docs/scaling.md).
+FAST_SERVER = {"loop": "uvloop", "http": "httptools"}
+
 
 def run_api(settings: Settings, port: int | None = None) -> None:
     """The HTTP API, with the console, the Pastell API and the public registry."""
@@ -21,7 +25,8 @@ def run_api(settings: Settings, port: int | None = None) -> None:
 
     from connectors.inbound.api import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=port or settings.api_port, log_level="warning")
+    uvicorn.run(create_app(settings), host=settings.host, port=port or settings.api_port, log_level="warning",
+                **FAST_SERVER)
 
 
 def run_simulators(settings: Settings, port: int | None = None) -> None:
@@ -32,7 +37,7 @@ def run_simulators(settings: Settings, port: int | None = None) -> None:
 
     hub = create_hub(settings.data_dir / "simulators", delay=float(os.environ.get("DEMATBUS_SIM_DELAY", "1.0")),
                      persist=os.environ.get("DEMATBUS_SIM_PERSIST", "1") != "0")
-    uvicorn.run(hub, host=settings.host, port=port or settings.simulators_port, log_level="warning")
+    uvicorn.run(hub, host=settings.host, port=port or settings.simulators_port, log_level="warning", **FAST_SERVER)
 
 
 def run_watcher(settings: Settings, interval: float | None = None) -> None:

@@ -77,8 +77,8 @@ class StageRunner:
         claimed = await self._claim_for_submit(command)
         if claimed is None:
             return
-        effect_id, attempts, recorded, lookups = claimed
-        job, connector_cfg = await self._job(command.document_id, command.stage, command.generation)
+        effect_id, attempts, recorded, lookups, record = claimed
+        job, connector_cfg = await self._job(record, command.stage, command.generation)
         try:
             connector = self.registry.get(load_flow(command.flow).stage(command.stage).connector_key, connector_cfg)
             job = replace(job, intent=await self._intent(effect_id, connector, job, recorded))
@@ -120,11 +120,11 @@ class StageRunner:
 
     async def _claim_for_submit(
         self, command: Command,
-    ) -> tuple[int, int, dict[str, Any] | None, list[tuple[str, dict[str, Any] | None]]] | None:
+    ) -> tuple[int, int, dict[str, Any] | None, list[tuple[str, dict[str, Any] | None]], _Record] | None:
         """Record the intent before the call. Returns (effect id, attempts, the facts recorded with
         its intent so far, effects to look up at the remote side first, as (reference, recorded
         facts): ours if an earlier attempt may have got through, and those of earlier generations
-        whose outcome is unknown)."""
+        whose outcome is unknown; the document as the job needs it, read in the same session)."""
         now = utcnow()
         async with self.store.transaction() as session:
             doc = await session.get(Document, command.document_id)
@@ -143,8 +143,9 @@ class StageRunner:
                     await session.flush()
                 except IntegrityError:
                     return None  # another worker created it a moment ago and owns it
-                return effect.id, 1, None, await _uncertain_references(session, doc.id, command.stage,
-                                                                       command.generation)
+                return (effect.id, 1, None, await _uncertain_references(session, doc.id, command.stage,
+                                                                        command.generation),
+                        await _read_record(session, doc))
             if effect.status not in {"intent", "retry"}:
                 return None  # submitted / finished: the poller or the engine takes it from here
             if effect.next_at and effect.next_at > now:
@@ -158,7 +159,8 @@ class StageRunner:
             if claimed.rowcount != 1:
                 return None
             earlier = await _uncertain_references(session, doc.id, command.stage, command.generation)
-            return effect.id, effect.attempts + 1, effect.intent, [(effect.reference, effect.intent), *earlier]
+            return (effect.id, effect.attempts + 1, effect.intent, [(effect.reference, effect.intent), *earlier],
+                    await _read_record(session, doc))
 
     async def _refused(self, effect_id: int, command: Command, refusal: RemoteRefusal) -> None:
         event = Event(type="stage.rejected", document_id=command.document_id, siren=command.siren,
@@ -180,6 +182,8 @@ class StageRunner:
             effect.next_at = utcnow()
             effect.updated_at = utcnow()
             await _add_files(session, command.document_id, produced, refs)
+            if not _reports_submission(command):
+                return  # the stage has no waiting state of its own: the engine would do nothing with it
             emit_event(session, Event(type="stage.submitted", document_id=command.document_id, siren=command.siren,
                                       stage=command.stage, generation=command.generation,
                                       fields={"remote_id": remote_id}))
@@ -264,11 +268,16 @@ class StageRunner:
             assert doc is not None
             connector_key = load_flow(doc.flow).stage(stage_name).connector_key
             siren, flow = doc.siren, doc.flow
-        job, connector_cfg = await self._job(document_id, stage_name, generation, read_files=False)
+            record = await _read_record(session, doc, with_files=False)
+            try:
+                connector = self.registry.get(connector_key, connectors_of(record.collectivite).slots)
+            except ConnectorError:
+                connector = None
+            if getattr(connector, "poll_reads_files", False):
+                record = await _read_record(session, doc)
+        job, connector_cfg = await self._job(record, stage_name, generation)
         try:
             connector = self.registry.get(connector_key, connector_cfg)
-            if getattr(connector, "poll_reads_files", False):
-                job, _ = await self._job(document_id, stage_name, generation)
             result: StageResult = await connector.poll(job, remote_id or "")
         except ConnectorError as exc:
             log.warning("poll of %s failed: %s", job.reference, exc)
@@ -304,18 +313,10 @@ class StageRunner:
 
     # -- jobs -------------------------------------------------------------------------------
 
-    async def _job(self, document_id: str, stage_name: str, generation: int,
-                   read_files: bool = True) -> tuple[StageJob, dict]:
-        async with self.store.sessions() as session:
-            doc = await session.get(Document, document_id)
-            assert doc is not None
-            coll = await session.get(Collectivite, doc.siren)
-            assert coll is not None
-            files = (await session.execute(
-                select(File).where(File.document_id == document_id).order_by(File.id)
-            )).scalars().all()
+    async def _job(self, record: _Record, stage_name: str, generation: int) -> tuple[StageJob, dict]:
+        doc, coll = record.document, record.collectivite
         stage = load_flow(doc.flow).stage(stage_name)
-        chosen = _select_inputs(stage, list(files)) if read_files else []
+        chosen = _select_inputs(stage, record.files)
         data = await asyncio.to_thread(lambda: [self.blobs.get(f.sha256) for f in chosen]) if chosen else []
         job = StageJob(
             document_id=doc.id,
@@ -328,6 +329,30 @@ class StageRunner:
             options=connectors_of(coll).slot(stage.connector_key),
         )
         return job, connectors_of(coll).slots
+
+
+@dataclass
+class _Record:
+    """What a job is built from, read in the session that claims the effect."""
+
+    document: Document
+    collectivite: Collectivite
+    files: list[File]
+
+
+async def _read_record(session: AsyncSession, doc: Document, with_files: bool = True) -> _Record:
+    coll = await session.get(Collectivite, doc.siren)
+    assert coll is not None
+    files = list((await session.execute(
+        select(File).where(File.document_id == doc.id).order_by(File.id)
+    )).scalars()) if with_files else []
+    return _Record(doc, coll, files)
+
+
+def _reports_submission(command: Command) -> bool:
+    """Whether the engine moves the document when the remote side accepts the submission."""
+    stage = load_flow(command.flow).stage(command.stage)
+    return stage.submitted is not None and stage.submitted != stage.running
 
 
 def _select_inputs(stage: StageDefinition, files: list[File]) -> list[File]:

@@ -39,7 +39,10 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # Sized to a worker's concurrency (16 engine lanes, the runners' slots, the timers); no
+    # pre-ping, which costs a round trip per checkout: a connection the server dropped fails its
+    # statement, SQLAlchemy then empties the pool, and the retry gets a fresh connection.
+    return create_async_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800, hide_parameters=True)
 
 
 class Store:
