@@ -3,7 +3,8 @@
 `RetryPolicy` follows Temporal's retry policy: the first retry waits `initial_interval`, each next
 one `backoff_coefficient` times longer, never more than `maximum_interval`, and `maximum_attempts`
 attempts in all (0: no limit). Stage effects, annulations, replies to the préfecture and webhook
-deliveries all use it, built from their settings (`from_settings`).
+deliveries use it, built from their settings (`from_settings`); so do the supervisor's restarts
+(bus/stack.py) and the chaos campaign's client (bus/chaos/client.py).
 
 `PollSchedule` paces the questions asked about an effect the remote side has not finished (an AR
 from the préfecture, a PES_Acquit, a folder in the parapheur): the next poll comes after a delay
