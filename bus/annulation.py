@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -136,6 +136,7 @@ class AnnulationRunner:
             if claimed.rowcount != 1:
                 return
             status, attempts, target, cancel_id = effect.status, effect.attempts, effect.target_id, effect.remote_id
+            requested_at = effect.created_at
             doc = await session.get(Document, effect.document_id)
             assert doc is not None
             flow = load_flow(doc.flow)
@@ -155,7 +156,7 @@ class AnnulationRunner:
         elif status in ("intent", "retry"):
             await self._send(connector, effect_id, document_id, target, attempts, collectivite)
         else:
-            await self._follow(connector, effect_id, document_id, target, cancel_id)
+            await self._follow(connector, effect_id, document_id, target, cancel_id, requested_at)
 
     async def _send(self, connector: Any, effect_id: int, document_id: str, remote_id: str, attempts: int,
                     collectivite: JobCollectivite | None) -> None:
@@ -166,13 +167,13 @@ class AnnulationRunner:
             return
         except ConnectorError as exc:
             attempts += 1
-            if attempts >= self.settings.max_attempts:
+            retry = self.settings.retry
+            if retry.exhausted(attempts):
                 await self._finish(effect_id, document_id, "failed", "annulation.failed",
                                    {"reason": f"{exc} (after {attempts} attempts)"})
                 return
-            delay = min(self.settings.retry_backoff * 2 ** (attempts - 1), self.settings.retry_backoff_max)
             await self._update(effect_id, status="retry", attempts=attempts, last_error=str(exc),
-                               next_at=utcnow() + timedelta(seconds=delay))
+                               next_at=utcnow() + timedelta(seconds=retry.delay(attempts)))
             return
         refs = await asyncio.to_thread(lambda: [self.blobs.put(f.data) for f in files])
         async with self.store.transaction() as session:
@@ -186,16 +187,16 @@ class AnnulationRunner:
                                  {"cancel_transaction_id": cancel_id})
 
     async def _follow(self, connector: Any, effect_id: int, document_id: str, remote_id: str,
-                      cancel_id: str | None) -> None:
+                      cancel_id: str | None, requested_at: datetime) -> None:
         try:
             result: StageResult = await connector.cancellation(remote_id, cancel_id)
         except ConnectorError as exc:
             await self._update(effect_id, last_error=str(exc),
-                               next_at=utcnow() + timedelta(seconds=max(self.settings.poll_interval,
-                                                                        self.settings.retry_backoff)))
+                               next_at=utcnow() + timedelta(seconds=self.settings.polls.error_interval))
             return
         if result.status == "pending":
-            await self._update(effect_id, next_at=utcnow() + timedelta(seconds=self.settings.poll_interval))
+            waited = (utcnow() - requested_at).total_seconds()
+            await self._update(effect_id, next_at=utcnow() + timedelta(seconds=self.settings.polls.delay(waited)))
         elif result.status == "rejected":
             await self._finish(effect_id, document_id, "rejected", "annulation.rejected", {"reason": result.reason})
         else:

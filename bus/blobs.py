@@ -1,4 +1,4 @@
-"""Content-addressed blob store on the filesystem (invariant 3: Kafka carries references).
+"""Content-addressed blob store on the filesystem (docs/invariants.md §3: Kafka carries references).
 
 A blob lives at `<root>/<aa>/<bb>/<sha256>`. Writes stream to a temporary file in the same
 directory tree and are renamed into place, so a crash never leaves a half-written blob under its

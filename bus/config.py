@@ -41,10 +41,10 @@ class Settings(BaseSettings):
 
     # Stage execution
     max_attempts: int = 5
-    retry_backoff: float = 1.0  # seconds, doubled at each attempt
+    retry_backoff: float = 1.0  # seconds, doubled at each attempt (bus.retry.RetryPolicy)
     retry_backoff_max: float = 60.0
     poll_interval: float = 1.0  # how often pending remote effects are asked again, at first
-    poll_interval_max: float = 300.0  # ... then a tenth of their age, up to this
+    poll_interval_max: float = 7200.0  # ... then 1.5 times their age, up to this (bus.retry.PollSchedule)
     stage_timeout: float = 120.0  # reconciler re-drives documents idle longer than this
     reconcile_interval: float = 10.0
     outbox_retention: float = 3600.0  # published outbox rows are deleted after this many seconds

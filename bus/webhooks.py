@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bus.retry import RetryPolicy
 from bus.store.db import Store
 from bus.store.models import Collectivite, Webhook, WebhookDelivery, utcnow
 
@@ -130,8 +131,11 @@ class DeliverySettings:
     max_attempts: int = 15
     timeout: float = 10.0
 
-    def delay(self, attempts: int) -> float:
-        return min(self.backoff * 2 ** max(attempts - 1, 0), self.backoff_max)
+    @property
+    def retry(self) -> RetryPolicy:
+        """The backoff of failed deliveries (bus.retry)."""
+        return RetryPolicy(initial_interval=self.backoff, maximum_interval=self.backoff_max,
+                           maximum_attempts=self.max_attempts)
 
 
 class Dispatcher:
@@ -182,11 +186,12 @@ class Dispatcher:
         values: dict[str, Any]
         if error is None:
             values = {"status": "delivered", "delivered_at": utcnow(), "last_error": None}
-        elif attempts >= self.settings.max_attempts:
+        elif self.settings.retry.exhausted(attempts):
             values = {"status": "failed", "last_error": error}
             log.warning("webhook %s: %s failed for good: %s", hook.id, delivery.event_id, error)
         else:
-            values = {"last_error": error, "next_at": utcnow() + timedelta(seconds=self.settings.delay(attempts))}
+            delay = self.settings.retry.delay(attempts)
+            values = {"last_error": error, "next_at": utcnow() + timedelta(seconds=delay)}
         async with self.store.transaction() as session:
             await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(**values))
 

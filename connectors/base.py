@@ -4,9 +4,9 @@ Every stage kind (signature, tdt, sae, delivery) is served by a connector that i
 :class:`StageConnector`. The engine never imports a concrete connector: it asks the registry
 (``connectors.registry``) for the connector a collectivité is configured with.
 
-Idempotency contract (invariant 2, "no external effect twice"): ``job.reference`` is our own
-stable reference for (document, stage, generation). Before calling ``submit`` again after a
-crash, the stage runner calls ``lookup(job)``; a connector must find an effect it already made
+Idempotency contract (docs/invariants.md §2, "no external effect twice"): ``job.reference`` is
+our own stable reference for (document, stage, generation). Before calling ``submit`` again after
+a crash, the stage runner calls ``lookup(job)``; a connector must find an effect it already made
 at the remote side by that reference and return its remote id instead of ``None``.
 
 A remote side that knows nothing of our reference (S²low) is searched by what the effect carried:

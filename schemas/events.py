@@ -1,4 +1,4 @@
-"""Messages carried by Kafka. They hold references (ids, hashes), never files (invariant 3)."""
+"""Messages carried by Kafka. They hold references (ids, hashes), never files (docs/invariants.md §3)."""
 
 from __future__ import annotations
 

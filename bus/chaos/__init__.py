@@ -1,4 +1,4 @@
-"""`dematbus chaos`: the invariants under fire, on a private stack.
+"""`dematbus chaos`: the invariants (docs/invariants.md) under fire, on a private stack.
 
 Read top to bottom in campaign.py: start the benchmark's private stack (bus.bench) with several
 workers → deposit a mixed workload with a client that retries with the same Idempotency-Key when

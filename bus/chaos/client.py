@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 import httpx
 
 from bus.bench.workload import BenchDocument
+from bus.retry import RetryPolicy
 
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+RETRIES = RetryPolicy(initial_interval=0.4, maximum_interval=5.0)  # then jittered, as a client would
 
 
 @dataclass
@@ -60,7 +62,7 @@ async def deposit_all(api_url: str, key: str, docs: list[BenchDocument], run: st
                     result.refused[i] = f"{resp.status_code}: {resp.text[:200]}"
                     return
                 result.retries += 1
-                await asyncio.sleep(min(5.0, 0.2 * 2 ** min(attempt, 5)) * rng.uniform(0.5, 1.0))
+                await asyncio.sleep(RETRIES.delay(attempt) * rng.uniform(0.5, 1.0))
 
         async def depositor() -> None:
             while not queue.empty():

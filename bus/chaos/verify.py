@@ -1,5 +1,5 @@
-"""The verdict of a campaign: the invariants, read from the store and from the simulators' own
-counters (never from what the bus says about itself)."""
+"""The verdict of a campaign: the invariants (docs/invariants.md §1, §2, §7), read from the store
+and from the simulators' own counters (never from what the bus says about itself)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The effect mechanics of the préfecture replies and of the TdT polls, and nothing else: which
-rows are due, the lease taken by compare-and-set on `next_at`, the retry delay of the stage
-runners' `RunnerSettings`, rescheduling and closing a reply in the caller's transaction. They are
+rows are due, the lease taken by compare-and-set on `next_at`, rescheduling and closing a reply in
+the caller's transaction (the delays come from bus/retry.py, like the stage runners'). They are
 the annulation runner's (bus/annulation.py), gathered here so that moving them onto the bus's
 durable-effect primitive is a change of this module only; bus/courriers/replies.py and collect.py
 say what to do with a claimed row."""
@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.courriers.rules import OPEN
-from bus.stages.runner import RunnerSettings
 from bus.store.db import Store
 from bus.store.models import PrefecturePoll, PrefectureReply, utcnow
 
@@ -61,10 +60,6 @@ async def claim_reply(store: Store, reply_id: int, lease: float) -> Claimed | No
             return None
         return Claimed(row.id, row.message_id, row.status, row.attempts, row.remote_id, row.kind, row.code,
                        list(row.files or []), row.sent_at)
-
-
-def retry_delay(settings: RunnerSettings, attempts: int) -> float:
-    return min(settings.retry_backoff * 2 ** max(attempts - 1, 0), settings.retry_backoff_max)
 
 
 async def set_reply(session: AsyncSession, reply_id: int, **values: Any) -> None:

@@ -25,7 +25,7 @@ from bus.collectivite_config import connectors_of
 from bus.courriers import ledger, messages, rules
 from bus.courriers.replies import ANNEXE_ROLE, AR_ROLE, DOCUMENT_ROLE
 from bus.flows.definition import load_flow
-from bus.stages.runner import RunnerSettings, poll_delay
+from bus.stages.runner import RunnerSettings
 from bus.store.db import Store
 from bus.store.models import (
     Collectivite,
@@ -111,12 +111,13 @@ class ReplyRunner:
             return
         except ConnectorError as exc:
             attempts = claimed.attempts + 1
-            if attempts >= self.settings.max_attempts:
+            retry = self.settings.retry
+            if retry.exhausted(attempts):
                 await self._failed(claimed, ctx, f"{exc} (after {attempts} attempts)")
                 return
             async with self.store.transaction() as session:
                 await ledger.set_reply(session, claimed.id, status="retry", last_error=str(exc),
-                                       next_at=utcnow() + timedelta(seconds=ledger.retry_delay(self.settings, attempts)))
+                                       next_at=utcnow() + timedelta(seconds=retry.delay(attempts)))
             return
 
         async def answered(session: AsyncSession) -> None:
@@ -168,8 +169,7 @@ class ReplyRunner:
             await self._failed(claimed, ctx, str(exc))
             return
         except ConnectorError as exc:
-            await ledger.later(self.store, claimed.id, max(self.settings.poll_interval, self.settings.retry_backoff),
-                               str(exc))
+            await ledger.later(self.store, claimed.id, self.settings.polls.error_interval, str(exc))
             return
         if status.status == -1:
             await self._failed(claimed, ctx, status.error or "Erreur")
@@ -177,7 +177,7 @@ class ReplyRunner:
             await self._closed(claimed, ctx, status)
         else:
             waited = (utcnow() - (claimed.sent_at or utcnow())).total_seconds()
-            await ledger.later(self.store, claimed.id, poll_delay(waited, self.settings))
+            await ledger.later(self.store, claimed.id, self.settings.polls.delay(waited))
 
     async def _closed(self, claimed: ledger.Claimed, ctx: _Context, status: Any) -> None:
         ar = [status.ar] if status.ar is not None else []

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bus.blobs import BlobStore
 from bus.collectivite_config import connectors_of
 from bus.flows.definition import StageDefinition, load_flow
+from bus.retry import PollSchedule, RetryPolicy
 from bus.store.db import Store
 from bus.store.models import Collectivite, Document, Effect, File, utcnow
 from bus.store.outbox import emit_event
@@ -49,15 +50,18 @@ class RunnerSettings:
     retry_backoff: float = 1.0
     retry_backoff_max: float = 60.0
     poll_interval: float = 1.0  # the first polls of a fresh submission
-    poll_interval_max: float = 300.0  # the slowest polls, for effects that wait for days
+    poll_interval_max: float = 7200.0  # the slowest polls, for effects that wait for days
     lease: float = 60.0  # how long a claimed effect is ours before another worker may take it
 
+    @property
+    def retry(self) -> RetryPolicy:
+        """The backoff of failed calls (bus.retry)."""
+        return RetryPolicy.from_settings(self)
 
-def poll_delay(waited: float, settings: RunnerSettings) -> float:
-    """Seconds until the next poll of an effect submitted `waited` seconds ago: about a tenth of
-    its age, so a fresh submission is asked often and an acte waiting days for its AR is asked
-    every few minutes, and thousands of waiting effects do not cost a request each per interval."""
-    return min(max(settings.poll_interval, waited / 10), max(settings.poll_interval, settings.poll_interval_max))
+    @property
+    def polls(self) -> PollSchedule:
+        """The pace of the polls of pending effects (bus.retry)."""
+        return PollSchedule.from_settings(self)
 
 
 def reference(document_id: str, stage: str, generation: int) -> str:
@@ -189,10 +193,11 @@ class StageRunner:
                                       fields={"remote_id": remote_id}))
 
     async def _retry_or_fail(self, effect_id: int, command: Command, attempts: int, error: str) -> None:
-        if attempts >= self.settings.max_attempts:
+        retry = self.settings.retry
+        if retry.exhausted(attempts):
             await self._fail(effect_id, command, f"{error} (after {attempts} attempts)")
             return
-        delay = min(self.settings.retry_backoff * 2 ** (attempts - 1), self.settings.retry_backoff_max)
+        delay = retry.delay(attempts)
         log.warning("stage %s of %s failed (attempt %d), retry in %.1fs: %s",
                     command.stage, command.document_id, attempts, delay, error)
         async with self.store.transaction() as session:
@@ -281,11 +286,11 @@ class StageRunner:
             result: StageResult = await connector.poll(job, remote_id or "")
         except ConnectorError as exc:
             log.warning("poll of %s failed: %s", job.reference, exc)
-            await self._poll_later(effect_id, max(self.settings.poll_interval, self.settings.retry_backoff), str(exc))
+            await self._poll_later(effect_id, self.settings.polls.error_interval, str(exc))
             return
         if result.status == "pending":
             waited = (utcnow() - submitted_at).total_seconds()
-            await self._poll_later(effect_id, poll_delay(waited, self.settings), None)
+            await self._poll_later(effect_id, self.settings.polls.delay(waited), None)
             return
         refs = await asyncio.to_thread(self._put_all, flow, siren, result.files)
         event = Event(type="stage.done" if result.status == "done" else "stage.rejected",

@@ -1,4 +1,4 @@
-"""The per-document journal: append-only and hash-chained (invariant 7).
+"""The per-document journal: append-only and hash-chained (docs/invariants.md §7).
 
 Each entry's hash covers the previous entry's hash and the entry's own content, so changing or
 removing any entry breaks every hash after it; `verify_chain` finds the first broken link.

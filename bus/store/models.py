@@ -1,4 +1,4 @@
-"""Tables of the durable store: the system of record (invariant 1)."""
+"""Tables of the durable store: the system of record (docs/invariants.md §1)."""
 
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ class Effect(Base):
     """Effects ledger: one row per external effect (document, stage, generation).
 
     The intent is recorded before the remote call; on redelivery the runner looks the effect up
-    at the remote side by `reference` instead of performing it again (invariant 2)."""
+    at the remote side by `reference` instead of performing it again (docs/invariants.md §2)."""
 
     __tablename__ = "effects"
     __table_args__ = (UniqueConstraint("document_id", "stage", "generation", name="uq_effects_key"),)

@@ -1,6 +1,6 @@
 """XAdES enveloped signature of PES_Aller files (HELIOS, DGFiP profile ``xades-env-1.2.2-sha256``).
 
-Placement (protocols §3.2): one ``ds:Signature`` per ``Bordereau`` of ``PES_DepenseAller`` /
+Placement (docs/protocols.md §3.2): one ``ds:Signature`` per ``Bordereau`` of ``PES_DepenseAller`` /
 ``PES_RecetteAller`` when every Bordereau carries an ``Id`` (appended as its last child), otherwise
 one signature on the root ``n:PES_Aller`` (which then needs an ``Id``).
 

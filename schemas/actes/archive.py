@@ -1,4 +1,5 @@
-"""ACTES transfer archive (.tar.gz with the enveloppe + message + documents), §1.2–§1.5."""
+"""ACTES transfer archive (.tar.gz with the enveloppe + message + documents),
+docs/protocols.md §1.2–§1.5."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deposit rules of the ACTES flow (§1.7, §1.12): metadata, classification, file types."""
+"""Deposit rules of the ACTES flow (docs/protocols.md §1.7, §1.12): metadata, classification, file types."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ACTES business messages: parsing every type of §1.8 and building the préfecture's replies."""
+"""ACTES business messages: parsing every type of docs/protocols.md §1.8 and building the préfecture's replies."""
 
 from __future__ import annotations
 

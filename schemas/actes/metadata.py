@@ -1,4 +1,5 @@
-"""Deposit metadata of an acte (what a collectivité gives with the PDF), S²low rules (§1.7)."""
+"""Deposit metadata of an acte (what a collectivité gives with the PDF), S²low rules
+(docs/protocols.md §1.7)."""
 
 from __future__ import annotations
 

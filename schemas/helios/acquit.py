@@ -1,4 +1,4 @@
-"""PES_ACQUIT v2, the DGFiP's acknowledgement of a PES_Aller (§3.4): parse, build, name.
+"""PES_ACQUIT v2, the DGFiP's acknowledgement of a PES_Aller (docs/protocols.md §3.4): parse, build, name.
 
 * `parse_acquit(data)`: safe parse (`schemas.xml.parse_xml`), validation against
   PES_V2_Acquit_Autonome_V2.xsd (an acquit in an older revision namespace, `…/Rev0/retour`, is

@@ -4,7 +4,7 @@
 is checked without being loaded. Errors: `invalid_metadata` (MetadataError), `helios_no_annexes`,
 `helios_no_file` (the bus gave no stored path), the `pes_*` codes of `schemas.helios.pes`,
 `pes_wrong_idcoll`, and `pes_no_signable_id` for an unsigned file the bus is asked to sign that has
-no `Id` to sign (neither on every Bordereau nor on the root: protocols §3.2, Pastell's "ne contient
+no `Id` to sign (neither on every Bordereau nor on the root: docs/protocols.md §3.2, Pastell's "ne contient
 pas d'identifiant valide"), refused here rather than failing later at the signature stage.
 """
 

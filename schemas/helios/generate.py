@@ -6,7 +6,7 @@ Piece (one line each, with a Tiers), then PES_PJ with `pj_count` PJ of `pj_size`
 (deterministic pseudo-random, base64 in 76-character lines, i.e. ~4/3 of `pj_size` on disk).
 Text is written directly to the file: nothing of the size of the output is held in memory.
 
-* `with_ids=True` puts an `Id` on every Bordereau (per-bordereau XAdES targets, §3.2); the root
+* `with_ids=True` puts an `Id` on every Bordereau (per-bordereau XAdES targets, docs/protocols.md §3.2); the root
   always has `Id="PES"` (whole-file signature target).
 * Pieces reference the PJ (PJRef/IdUnique) round-robin when there are PJ.
 

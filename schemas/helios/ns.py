@@ -1,4 +1,4 @@
-"""Namespaces of the HELIOS PES v2 messages (§3)."""
+"""Namespaces of the HELIOS PES v2 messages (docs/protocols.md §3)."""
 
 import re
 

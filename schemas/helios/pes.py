@@ -1,4 +1,5 @@
-"""Streaming read and validation of a PES_Aller (HELIOS PES v2, §3.1, S²low checks of §2.5).
+"""Streaming read and validation of a PES_Aller (HELIOS PES v2, docs/protocols.md §3.1, S²low
+checks of §2.5).
 
 A PES can weigh hundreds of MB (base64 PJ). `read_pes_aller` never holds the whole tree: it runs
 `lxml.etree.iterparse` with the compiled PES_Aller XSD plugged into the parser (validation happens
@@ -569,7 +570,7 @@ NO_SIGNABLE_ID = (
 
 
 def signature_placement(bordereau_ids: Sequence[str | None], root_id: str | None) -> Literal["bordereaux", "root"] | None:
-    """Where the XAdES signatures of a PES go (protocols §3.2, Placement): one per Bordereau when
+    """Where the XAdES signatures of a PES go (docs/protocols.md §3.2, Placement): one per Bordereau when
     every Bordereau has an `Id`, else one on the root when it has an `Id`, else nowhere (None:
     Pastell refuses such a file with NO_SIGNABLE_ID, and so does the deposit)."""
     if bordereau_ids and all(bordereau_ids):

@@ -1,4 +1,4 @@
-"""PES_Retour (§3.5): the DGFiP's return flows (e.g. PESRETOUR_DEP). Minimal, for inspection.
+"""PES_Retour (docs/protocols.md §3.5): the DGFiP's return flows (e.g. PESRETOUR_DEP). Minimal, for inspection.
 
 No XSD is shipped for it: the bytes are safe-parsed (`schemas.xml.parse_xml`, no DOCTYPE) and the
 fields read by name. Errors: `pes_retour_invalid_xml`, `pes_retour_doctype_forbidden`,

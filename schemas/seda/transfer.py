@@ -8,7 +8,7 @@
   read them back with a hardened parser (no DTD, no entities, no network).
 * :func:`validate_seda21` - validation against the SEDA 2.1 XSD shipped in ``schemas/xsd``.
 
-Conventions follow As@lae's reading of SEDA 2.1 (protocols §5): in an ``ArchiveTransferReply``,
+Conventions follow As@lae's reading of SEDA 2.1 (docs/protocols.md §5): in an ``ArchiveTransferReply``,
 ``MessageIdentifier`` is the *original transfer id* and ``MessageRequestIdentifier`` the reply's own
 id; the archive identifier is
 ``DataObjectPackage/DescriptiveMetadata/ArchiveUnit/Content/ArchivalAgencyArchiveUnitIdentifier``.

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bus.config import Settings
+from bus.retry import PollSchedule, RetryPolicy
 from bus.store.models import ApiKey
 from connectors.inbound.pastell import connecteurs as cfg
 from connectors.inbound.pastell.context import Pastell
@@ -24,17 +25,18 @@ V2 = "/api/v2"
 def frequences(settings: Settings) -> list[dict[str, Any]]:
     """dematbus has two timing rules for every connector, set in its configuration: how pending
     remote effects are asked again, and how failed calls are retried."""
+    polls, retry = PollSchedule.from_settings(settings), RetryPolicy.from_settings(settings)
     common = {"type_connecteur": "", "famille_connecteur": "", "id_connecteur": "", "id_ce": "0",
               "action_type": "", "type_document": "", "action": "", "id_verrou": ""}
     return [
         {**common, "id_cf": "1", "nom": "Interrogation des effets en attente (verif-*)",
-         "frequence_en_minute": f"{settings.poll_interval / 60:g}",
-         "expression": f"{settings.poll_interval:g} s, puis un dixième de l'attente écoulée, au plus "
-                       f"{settings.poll_interval_max:g} s"},
+         "frequence_en_minute": f"{polls.initial_interval / 60:g}",
+         "expression": f"{polls.initial_interval:g} s, puis {polls.backoff_coefficient - 1:g} fois l'attente "
+                       f"écoulée, au plus {polls.maximum_interval:g} s"},
         {**common, "id_cf": "2", "nom": "Reprise d'un appel en échec",
-         "frequence_en_minute": f"{settings.retry_backoff / 60:g}",
-         "expression": f"{settings.retry_backoff:g} s, doublé à chaque essai (au plus {settings.retry_backoff_max:g} s), "
-                       f"{settings.max_attempts} essais puis erreur"},
+         "frequence_en_minute": f"{retry.initial_interval / 60:g}",
+         "expression": f"{retry.initial_interval:g} s, multiplié par {retry.backoff_coefficient:g} à chaque essai "
+                       f"(au plus {retry.maximum_interval:g} s), {retry.maximum_attempts} essais puis erreur"},
     ]
 
 
