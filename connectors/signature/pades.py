@@ -5,7 +5,7 @@
 ``asyncio.run``, which cannot nest in a running loop, so when they are nevertheless called from a
 loop thread they hop to a worker thread (still blocking the caller).
 
-Signers are cached per (cert path, key path, mtimes): loading an RSA key costs ~60 ms because
+Signers are cached per (cert path, key path, inodes, mtimes): loading an RSA key costs ~60 ms because
 ``cryptography`` checks RSA keys on load, and pyHanko's ``SimpleSigner`` even re-parses its key on
 every signature, so the cached signer also keeps the parsed key object.
 
@@ -48,6 +48,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
+from connectors.signature.keyfiles import file_version
 from connectors.signature.pdf import is_pdf
 
 T = TypeVar("T")
@@ -154,18 +155,17 @@ class CachedKeySigner(signers.SimpleSigner):
 
 
 @functools.lru_cache(maxsize=64)
-def _load_signer(cert: str, key: str, _cert_mtime: int, _key_mtime: int) -> CachedKeySigner:
+def _load_signer(cert: tuple[str, int, int], key: tuple[str, int, int]) -> CachedKeySigner:
     return CachedKeySigner(
-        signing_cert=load_cert_from_pemder(cert),
-        signing_key=load_private_key_from_pemder(key, passphrase=None),
+        signing_cert=load_cert_from_pemder(cert[0]),
+        signing_key=load_private_key_from_pemder(key[0], passphrase=None),
         cert_registry=SimpleCertificateStore(),
     )
 
 
 def get_signer(cert_path: Path, key_path: Path) -> CachedKeySigner:
-    """The cached signer for these files; reloaded only when a file's mtime changes."""
-    cert, key = Path(cert_path).resolve(), Path(key_path).resolve()
-    return _load_signer(str(cert), str(key), cert.stat().st_mtime_ns, key.stat().st_mtime_ns)
+    """The cached signer for these files; reloaded only when a file changes (mtime, inode)."""
+    return _load_signer(file_version(cert_path), file_version(key_path))
 
 
 def _free_field_name(reader: PdfFileReader) -> str:

@@ -64,7 +64,19 @@ def test_signer_is_cached_and_reloaded_on_change(tmp_path: Path, collectivite_ce
     assert get_signer(cert, key) is first
     stat = cert.stat()
     os.utime(cert, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    assert get_signer(cert, key) is not first
+    second = get_signer(cert, key)
+    assert second is not first
+
+    # A swapped symlink (a mounted secret's ``..data``) reloads even with the same mtime.
+    link = tmp_path / "current.crt.pem"
+    link.symlink_to(cert)
+    before = get_signer(link, key)
+    assert get_signer(link, key) is before
+    other = Path(shutil.copy2(cert, tmp_path / "other.crt.pem"))
+    link.unlink()
+    link.symlink_to(other)
+    assert other.stat().st_mtime_ns == cert.stat().st_mtime_ns
+    assert get_signer(link, key) is not before
 
 
 def test_cached_signer_signatures_pass_pyhankos_validator(collectivite_cert: tuple[Path, Path]) -> None:
