@@ -64,7 +64,9 @@ def pack_tar_gz(files: list[tuple[str, bytes]]) -> bytes:
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
     out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9, mtime=0) as gz:
+    # Level 1, by measure (bench SAE tar, 20 KiB: 30.0 % of the tar in 3.7 ms/MiB; 29.1 % in 12.8 at
+    # -9), and already-compressed PDFs cost ~20 ms/MiB at every level for a 2 % gain.
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=1, mtime=0) as gz:
         gz.write(raw.getvalue())
     return out.getvalue()
 

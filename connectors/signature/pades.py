@@ -5,9 +5,15 @@
 ``asyncio.run``, which cannot nest in a running loop, so when they are nevertheless called from a
 loop thread they hop to a worker thread (still blocking the caller).
 
-Signers are cached per (cert path, key path, mtimes): loading an RSA key costs ~60 ms because
+Signers are cached per (cert path, key path, inodes, mtimes): loading an RSA key costs ~60 ms because
 ``cryptography`` checks RSA keys on load, and pyHanko's ``SimpleSigner`` even re-parses its key on
 every signature, so the cached signer also keeps the parsed key object.
+
+Most of a signature's CPU was asn1crypto, not RSA: a structure built from Python values stays
+"mutated" forever, so every ``dump()`` re-encodes it and all its built descendants (twice per level
+on the first dump). The cached signer therefore hands pyHanko parsed-from-DER ("frozen") values
+whose encoding asn1crypto keeps: the signing-certificate-v2 attribute (built once per signer), the
+signature mechanism, the signed attributes and the ``SignerInfo``.
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from asn1crypto import algos, cms, core
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -28,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign import fields, signers
+from pyhanko.sign import attributes, fields, general, signers
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -41,6 +48,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
+from connectors.signature.keyfiles import file_version
 from connectors.signature.pdf import is_pdf
 
 T = TypeVar("T")
@@ -55,8 +63,43 @@ def _outside_loop(fn: Callable[[], T]) -> T:
         return pool.submit(fn).result()
 
 
+A = TypeVar("A", bound=core.Asn1Value)
+
+
+def _frozen(value: A) -> A:
+    """``value`` re-parsed from its DER: asn1crypto then keeps its encoding instead of re-encoding
+    the whole tree on every ``dump()``. A fresh object per call, so no state is shared."""
+    return type(value).load(value.dump())
+
+
+class _FrozenAttribute(attributes.CMSAttributeProvider):
+    def __init__(self, der: bytes) -> None:
+        self.der = der
+
+    async def get_attribute(self, dry_run: bool = False) -> cms.CMSAttribute:
+        return cms.CMSAttribute.load(self.der)
+
+
+class _FrozenSigningCertificate(attributes.SignedAttributeProviderSpec):
+    """pyHanko's default spec, with its signing-certificate-v2 attribute (a digest of the
+    certificate plus its issuer and serial, the deepest structure of the CMS) built once."""
+
+    def __init__(self, spec: attributes.SignedAttributeProviderSpec, der: bytes) -> None:
+        self.spec, self.der = spec, der
+
+    def signed_attr_providers(
+        self, data_digest: bytes, digest_algorithm: str
+    ) -> Iterable[attributes.CMSAttributeProvider]:
+        for provider in self.spec.signed_attr_providers(data_digest, digest_algorithm):
+            if isinstance(provider, attributes.SigningCertificateV2Provider):
+                yield _FrozenAttribute(self.der)
+            else:
+                yield provider
+
+
 class CachedKeySigner(signers.SimpleSigner):
-    """A ``SimpleSigner`` that parses its private key once instead of on every ``sign_raw``."""
+    """A ``SimpleSigner`` that parses its private key once instead of on every ``sign_raw`` and
+    gives pyHanko frozen asn1crypto values (see the module docstring)."""
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -69,6 +112,29 @@ class CachedKeySigner(signers.SimpleSigner):
         der_size = 4096 + len(self.signing_cert.dump())
         der_size += sum(len(cert.dump()) for cert in self.cert_registry)
         self.bytes_reserved = 2 * der_size
+        self._signing_cert_v2 = general.simple_cms_attribute(
+            "signing_certificate_v2", general.as_signing_certificate_v2(self.signing_cert)
+        ).dump()
+        self._mechanisms: dict[str | None, bytes] = {}
+
+    def get_signature_mechanism_for_digest(
+        self, digest_algorithm: str | None
+    ) -> algos.SignedDigestAlgorithm:
+        der = self._mechanisms.get(digest_algorithm)
+        if der is None:
+            der = super().get_signature_mechanism_for_digest(digest_algorithm).dump()
+            self._mechanisms[digest_algorithm] = der
+        return algos.SignedDigestAlgorithm.load(der)
+
+    def _signed_attr_provider_spec(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        spec = super()._signed_attr_provider_spec(*args, **kwargs)
+        return _FrozenSigningCertificate(spec, self._signing_cert_v2)
+
+    async def signed_attrs(self, *args, **kwargs) -> cms.CMSAttributes:  # type: ignore[no-untyped-def]
+        return _frozen(await super().signed_attrs(*args, **kwargs))
+
+    def signer_info(self, digest_algorithm: str, signed_attrs, signature) -> cms.SignerInfo:  # type: ignore[no-untyped-def]
+        return _frozen(super().signer_info(digest_algorithm, signed_attrs, signature))
 
     def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
         mechanism = self.get_signature_mechanism_for_digest(digest_algorithm)
@@ -89,18 +155,17 @@ class CachedKeySigner(signers.SimpleSigner):
 
 
 @functools.lru_cache(maxsize=64)
-def _load_signer(cert: str, key: str, _cert_mtime: int, _key_mtime: int) -> CachedKeySigner:
+def _load_signer(cert: tuple[str, int, int], key: tuple[str, int, int]) -> CachedKeySigner:
     return CachedKeySigner(
-        signing_cert=load_cert_from_pemder(cert),
-        signing_key=load_private_key_from_pemder(key, passphrase=None),
+        signing_cert=load_cert_from_pemder(cert[0]),
+        signing_key=load_private_key_from_pemder(key[0], passphrase=None),
         cert_registry=SimpleCertificateStore(),
     )
 
 
 def get_signer(cert_path: Path, key_path: Path) -> CachedKeySigner:
-    """The cached signer for these files; reloaded only when a file's mtime changes."""
-    cert, key = Path(cert_path).resolve(), Path(key_path).resolve()
-    return _load_signer(str(cert), str(key), cert.stat().st_mtime_ns, key.stat().st_mtime_ns)
+    """The cached signer for these files; reloaded only when a file changes (mtime, inode)."""
+    return _load_signer(file_version(cert_path), file_version(key_path))
 
 
 def _free_field_name(reader: PdfFileReader) -> str:

@@ -12,7 +12,7 @@ nodes that get serialised, in their final namespace context; the output is re-pa
 verifier (libxmlsec1, xmlseclibs, the DGFiP) to the same exclusive-C14N octets.
 
 ``sign_pes`` / ``verify_pes`` are synchronous and CPU-bound: async callers use
-``asyncio.to_thread`` (as :class:`XadesConnector` does). Keys are loaded once per (path, mtime).
+``asyncio.to_thread`` (as :class:`XadesConnector` does). Keys are loaded once per (path, inode, mtime).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from connectors.base import (
     StageJob,
     StageResult,
 )
+from connectors.signature.keyfiles import file_version
 from schemas.errors import SchemaError
 from schemas.helios.pes import NO_SIGNABLE_ID, signature_placement
 
@@ -149,7 +150,10 @@ def _cert_common_name(cert: x509.Certificate) -> str | None:
 
 
 @functools.lru_cache(maxsize=64)
-def _load_credentials(cert: str, key: str, password: str | None, _cert_mtime: int, _key_mtime: int) -> _Credentials:
+def _load_credentials(
+    cert_version: tuple[str, int, int], key_version: tuple[str, int, int], password: str | None
+) -> _Credentials:
+    cert, key = cert_version[0], key_version[0]
     if key.lower().endswith((".p12", ".pfx")):
         # A PKCS#12 keystore holds both; the decrypted key stays in memory only.
         key_obj, cert_obj, _ = pkcs12.load_key_and_certificates(
@@ -173,8 +177,7 @@ def _load_credentials(cert: str, key: str, password: str | None, _cert_mtime: in
 def _credentials(cert_path: Path, key_path: Path, password: str | None = None) -> _Credentials:
     """Cached credentials for these files; reloaded only when a file's mtime changes. `key_path`
     may be a PEM key (encrypted with `password` or not) or a PKCS#12 keystore (.p12/.pfx)."""
-    cert, key = Path(cert_path).resolve(), Path(key_path).resolve()
-    return _load_credentials(str(cert), str(key), password, cert.stat().st_mtime_ns, key.stat().st_mtime_ns)
+    return _load_credentials(file_version(cert_path), file_version(key_path), password)
 
 
 def signer_common_name(cert_path: Path, key_path: Path) -> str | None:

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hashlib
+import io
 import os
 import shutil
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import signers
+from pyhanko.sign.general import find_unique_cms_attribute
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
 
 from connectors.base import InputFile, PermanentConnectorError
 from connectors.signature.certificates import make_test_certificate
@@ -56,7 +64,51 @@ def test_signer_is_cached_and_reloaded_on_change(tmp_path: Path, collectivite_ce
     assert get_signer(cert, key) is first
     stat = cert.stat()
     os.utime(cert, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    assert get_signer(cert, key) is not first
+    second = get_signer(cert, key)
+    assert second is not first
+
+    # A swapped symlink (a mounted secret's ``..data``) reloads even with the same mtime.
+    link = tmp_path / "current.crt.pem"
+    link.symlink_to(cert)
+    before = get_signer(link, key)
+    assert get_signer(link, key) is before
+    other = Path(shutil.copy2(cert, tmp_path / "other.crt.pem"))
+    link.unlink()
+    link.symlink_to(other)
+    assert other.stat().st_mtime_ns == cert.stat().st_mtime_ns
+    assert get_signer(link, key) is not before
+
+
+def test_cached_signer_signatures_pass_pyhankos_validator(collectivite_cert: tuple[Path, Path]) -> None:
+    """Two signatures from the same cached signer (frozen attributes reused), each checked by
+    pyHanko's own validator against a context trusting the test certificate."""
+    cert, key = collectivite_cert
+    signer = get_signer(cert, key)
+    context = ValidationContext(trust_roots=[signer.signing_cert], allow_fetching=False)
+    for title in ("Arrêté n° 2024-18", "Arrêté n° 2024-19"):
+        signed = sign_pdf(make_pdf(title, ["Le maire arrête…"]), cert_path=cert, key_path=key)
+        assert get_signer(cert, key) is signer
+        (sig,) = PdfFileReader(io.BytesIO(signed), strict=False).embedded_signatures
+        status = validate_pdf_signature(sig, context)
+        assert status.intact and status.valid and status.trusted
+        assert status.signing_cert.dump() == signer.signing_cert.dump()
+        ess = find_unique_cms_attribute(sig.signer_info["signed_attrs"], "signing_certificate_v2")
+        ess = ess["certs"][0]
+        assert ess["cert_hash"].native == hashlib.sha256(signer.signing_cert.dump()).digest()
+
+
+def test_cached_signer_cms_is_pyhankos_byte_for_byte(collectivite_cert: tuple[Path, Path]) -> None:
+    """The frozen values change the cost of the encoding, not the encoding: same CMS as a plain
+    ``SimpleSigner`` (RSA PKCS#1 v1.5 is deterministic), and unchanged on a second signature."""
+    cert, key = collectivite_cert
+    cached = get_signer(cert, key)
+    plain = signers.SimpleSigner.load(str(key), str(cert))
+    digest = hashlib.sha256(b"contenu").digest()
+
+    def cms(signer: signers.Signer) -> bytes:
+        return asyncio.run(signer.async_sign(digest, "sha256", use_pades=True)).dump()
+
+    assert cms(cached) == cms(plain) == cms(cached)
 
 
 async def test_pades_connector(collectivite_cert: tuple[Path, Path], make_job) -> None:  # type: ignore[no-untyped-def]
