@@ -1,6 +1,10 @@
 """The flow engine: reads an event, checks the transition is legal for the document's flow,
 updates the document (optimistic version check) and emits the next stage's command.
 
+Events come from `dematbus.events` (deposits, replays, redrives) through `handle`, or, for a
+stage's outcome, from the runner that finished the stage, through `apply_in` in the very
+transaction that records the outcome in the effects ledger (bus.stages.runner).
+
 Every decision is made in one database transaction with its journal entries and outbox rows, so
 a redelivered event finds the document already moved and does nothing.
 """
@@ -24,6 +28,7 @@ from bus.store.outbox import emit_command
 from schemas.events import Command, Event
 
 log = logging.getLogger(__name__)
+ATTEMPTS = 5  # decisions tried again on fresh data after a concurrent move (StaleDataError)
 
 
 class Engine:
@@ -32,18 +37,24 @@ class Engine:
 
     async def handle(self, event: Event) -> bool:
         """Apply one event; returns whether the document moved."""
-        for attempt in range(5):
+        for attempt in range(ATTEMPTS):
             try:
                 async with self.store.transaction() as session:
-                    doc = await session.get(Document, event.document_id)
-                    if doc is None:
-                        log.warning("event for unknown document %s", event.document_id)
-                        return False
-                    return await self._apply(session, load_flow(doc.flow), doc, event)
+                    return await self.apply_in(session, event)
             except StaleDataError:
                 # Another process moved the document meanwhile: decide again on fresh data.
                 log.info("document %s changed concurrently (try %d)", event.document_id, attempt + 1)
         return False
+
+    async def apply_in(self, session: AsyncSession, event: Event) -> bool:
+        """Apply one event within the caller's transaction (a runner finishing a stage applies its
+        outcome in the transaction that records it). The version check raises StaleDataError when
+        another process moved the document meanwhile: the caller rolls back and tries again."""
+        doc = await session.get(Document, event.document_id)
+        if doc is None:
+            log.warning("event for unknown document %s", event.document_id)
+            return False
+        return await self._apply(session, load_flow(doc.flow), doc, event)
 
     async def _apply(self, session: AsyncSession, flow: FlowDefinition, doc: Document, event: Event) -> bool:
         if event.type == "replay":

@@ -97,7 +97,7 @@ def create_app(settings: Settings, bootstrap: str, health: WorkerHealthServer | 
         poll_interval_max=settings.poll_interval_max,
         lease=settings.connector_timeout * 2 + 5,
     )
-    runner = StageRunner(store, blobs, registry, runner_settings)
+    runner = StageRunner(store, blobs, registry, runner_settings, engine)
     annulations = AnnulationRunner(store, blobs, registry, runner_settings)
     courriers.install(app, store, blobs, registry, runner_settings, settings)
 

@@ -2,15 +2,23 @@
 
 `run_command` handles a command from `dematbus.cmd.<kind>`: it records the intent, calls the
 connector's `submit` (or, if an earlier attempt may have reached the remote side, `lookup` first),
-and records the remote id. `poll_due` asks the remote side about submitted effects and turns the
-answer into outcome events. Claims on a ledger row (`next_at` lease with a compare-and-set) keep
-two workers from acting on the same effect at the same time.
+and records the remote id. `poll_due` asks the remote side about submitted effects. Claims on a
+ledger row (`next_at` lease with a compare-and-set) keep two workers from acting on the same
+effect at the same time.
+
+A stage's outcome (submitted, done, rejected, failed) is recorded in the ledger and applied by the
+engine in ONE transaction (bus.engine.Engine.apply_in): the journal entry, the move's
+announcement and the next stage's command commit with the outcome, with no event through Kafka
+in between. A document moved concurrently (StaleDataError) makes the whole transaction start
+again; the ledger update is idempotent. `effects.outcome` stays recorded: the reconciler's
+redrive applies it if a move was ever lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -18,9 +26,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from bus.blobs import BlobStore
 from bus.collectivite_config import connectors_of
+from bus.engine import ATTEMPTS, Engine
 from bus.flows.definition import StageDefinition, load_flow
 from bus.retry import PollSchedule, RetryPolicy
 from bus.store.db import Store
@@ -69,11 +79,13 @@ def reference(document_id: str, stage: str, generation: int) -> str:
 
 
 class StageRunner:
-    def __init__(self, store: Store, blobs: BlobStore, registry: ConnectorRegistry, settings: RunnerSettings) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, registry: ConnectorRegistry, settings: RunnerSettings,
+                 engine: Engine | None = None) -> None:
         self.store = store
         self.blobs = blobs
         self.registry = registry
         self.settings = settings
+        self.engine = engine or Engine(store)
 
     # -- commands -------------------------------------------------------------------------
 
@@ -169,8 +181,7 @@ class StageRunner:
     async def _refused(self, effect_id: int, command: Command, refusal: RemoteRefusal) -> None:
         event = Event(type="stage.rejected", document_id=command.document_id, siren=command.siren,
                       stage=command.stage, generation=command.generation, fields=refusal.fields, reason=refusal.reason)
-        async with self.store.transaction() as session:
-            await _finish(session, effect_id, "rejected", event, last_error=refusal.reason)
+        await self._finish(effect_id, "rejected", event, last_error=refusal.reason)
 
     def _put_all(self, flow: str, siren: str, files: list[OutputFile]) -> list:  # type: ignore[type-arg]
         seal_for = siren if load_flow(flow).encrypted else None
@@ -178,19 +189,18 @@ class StageRunner:
 
     async def _submitted(self, effect_id: int, command: Command, remote_id: str, produced: list[OutputFile]) -> None:
         refs = await asyncio.to_thread(self._put_all, command.flow, command.siren, produced)
-        async with self.store.transaction() as session:
-            effect = await session.get(Effect, effect_id)
-            assert effect is not None
-            effect.status = "submitted"
-            effect.remote_id = remote_id
-            effect.next_at = utcnow()
-            effect.updated_at = utcnow()
+
+        async def record(session: AsyncSession) -> None:
+            now = utcnow()
+            await session.execute(update(Effect).where(Effect.id == effect_id).values(
+                status="submitted", remote_id=remote_id, next_at=now, updated_at=now))
             await _add_files(session, command.document_id, produced, refs)
-            if not _reports_submission(command):
-                return  # the stage has no waiting state of its own: the engine would do nothing with it
-            emit_event(session, Event(type="stage.submitted", document_id=command.document_id, siren=command.siren,
-                                      stage=command.stage, generation=command.generation,
-                                      fields={"remote_id": remote_id}))
+
+        # A stage with no waiting state of its own has nothing to move: the engine would do nothing.
+        move = Event(type="stage.submitted", document_id=command.document_id, siren=command.siren,
+                     stage=command.stage, generation=command.generation,
+                     fields={"remote_id": remote_id}) if _reports_submission(command) else None
+        await self._record_and_move(record, move)
 
     async def _retry_or_fail(self, effect_id: int, command: Command, attempts: int, error: str) -> None:
         retry = self.settings.retry
@@ -211,8 +221,7 @@ class StageRunner:
         log.error("stage %s of %s failed: %s", command.stage, command.document_id, error)
         event = Event(type="stage.failed", document_id=command.document_id, siren=command.siren,
                       stage=command.stage, generation=command.generation, reason=error)
-        async with self.store.transaction() as session:
-            await _finish(session, effect_id, "failed", event, last_error=error)
+        await self._finish(effect_id, "failed", event, last_error=error)
 
     # -- retries and polling (driven by a timer, from the ledger: they survive any crash) -----
 
@@ -296,9 +305,8 @@ class StageRunner:
         event = Event(type="stage.done" if result.status == "done" else "stage.rejected",
                       document_id=document_id, siren=siren, stage=stage_name, generation=generation,
                       fields=result.fields, reason=result.reason)
-        async with self.store.transaction() as session:
-            await _finish(session, effect_id, "done" if result.status == "done" else "rejected", event)
-            await _add_files(session, document_id, result.files, refs)
+        await self._finish(effect_id, "done" if result.status == "done" else "rejected", event,
+                           files=(result.files, refs))
         # Remote clean-up (a signed i-Parapheur folder deleted) only once the outcome is recorded: a
         # crash in between leaves a folder behind, never a document whose result is gone remotely.
         after_outcome = getattr(connector, "after_outcome", None)
@@ -307,6 +315,38 @@ class StageRunner:
                 await after_outcome(job, remote_id or "", result)
             except ConnectorError as exc:
                 log.warning("clean-up after %s failed (left behind): %s", job.reference, exc)
+
+    async def _finish(self, effect_id: int, status: str, event: Event, last_error: str | None = None,
+                      files: tuple[list[OutputFile], list] | None = None) -> None:  # type: ignore[type-arg]
+        """Close an effect with its outcome (and the files it brought back), and apply the outcome."""
+        values = {"status": status, "next_at": None, "updated_at": utcnow(), "outcome": event.model_dump(mode="json")}
+        if last_error is not None:
+            values["last_error"] = last_error
+
+        async def record(session: AsyncSession) -> None:
+            await session.execute(update(Effect).where(Effect.id == effect_id).values(**values))
+            if files is not None:
+                await _add_files(session, event.document_id, *files)
+
+        await self._record_and_move(record, event)
+
+    async def _record_and_move(self, record: Callable[[AsyncSession], Awaitable[None]], move: Event | None) -> None:
+        """`record` (the ledger's update, idempotent) and the engine's move for `move`, in one
+        transaction; all of it again on a concurrent move of the document. Should the document
+        keep moving under us, the outcome is recorded and handed to the engine agent as an event."""
+        for attempt in range(ATTEMPTS):
+            try:
+                async with self.store.transaction() as session:
+                    await record(session)
+                    if move is not None:
+                        await self.engine.apply_in(session, move)
+                return
+            except StaleDataError:
+                log.info("document %s changed concurrently (try %d)", move.document_id if move else "?", attempt + 1)
+        assert move is not None  # without a move there is no version to clash with
+        async with self.store.transaction() as session:
+            await record(session)
+            emit_event(session, move)
 
     async def _poll_later(self, effect_id: int, delay: float, error: str | None) -> None:
         async with self.store.transaction() as session:
@@ -371,16 +411,6 @@ def _select_inputs(stage: StageDefinition, files: list[File]) -> list[File]:
                 chosen.extend(matching)
                 break
     return chosen
-
-
-async def _finish(session: AsyncSession, effect_id: int, status: str, event: Event,
-                  last_error: str | None = None) -> None:
-    """Close an effect with its outcome, and announce it: both in the caller's transaction."""
-    values = {"status": status, "next_at": None, "updated_at": utcnow(), "outcome": event.model_dump(mode="json")}
-    if last_error is not None:
-        values["last_error"] = last_error
-    await session.execute(update(Effect).where(Effect.id == effect_id).values(**values))
-    emit_event(session, event)
 
 
 async def _uncertain_references(session: AsyncSession, document_id: str, stage: str,
