@@ -217,7 +217,7 @@ class AnnulationRunner:
                     await session.flush()  # version check: the engine may have moved it meanwhile
                     entry = await journal.append(session, doc.id, "annulation.acknowledged", CANCELLED,
                                                  {k: v for k, v in result.fields.items() if v is not None})
-                    moves.announce(session, doc, entry)
+                    await moves.announce(session, doc, entry)
                     await metrics.record_move(session, doc, CANCELLED, "annulation.acknowledged")
                 return
             except StaleDataError:

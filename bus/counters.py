@@ -1,23 +1,24 @@
 """Live counters: per collectivité × flow × day, how many documents reached each state, plus the
-flow's own volumes (PES bordereaux, mandats, titres, PJ; ACTES per nature), counted by the worker
-in faust tables from the `dematbus.moves` topic (bus.moves).
+flow's own volumes (PES bordereaux, mandats, titres, PJ; ACTES per nature), counted in the store
+(table `live_counters`) by the very transaction that journals the move (bus.moves.announce).
 
 - A document counts once per state, on the day (Europe/Paris) it *first* entered it, like the
-  reports from the journal (bus.reports): a redelivered move, a redrive or a replay that re-enters
-  a state do not count again. The `dematbus-counted` table remembers which (document, state) was
-  counted; both tables are changelogged in Kafka, so a restarted worker resumes where it stopped.
-  The day is part of the key rather than a faust windowed table: the keys are then what the API
-  serves (siren, flow, day, metric), and a year of days stays queryable instead of expiring.
-- How the API reads them: the worker writes a snapshot of the keys that changed to the store
-  (table `live_counters`) every `counters_flush` seconds. The API processes (there may be several,
-  on other hosts than the workers) already share the store and nothing else; a worker has no web
-  server, and with several workers each one holds only its partitions' keys, so asking the
-  workers would mean finding and merging them. The snapshot lags the tables by at most one flush.
-  Each key only ever comes from one SIREN, hence one partition and one worker: the upsert keeps the
-  largest value, so a worker that just lost the partition cannot write an older value back.
+  reports from the journal (bus.reports): a replay, or a withdrawal, that re-enters a state does
+  not count again. Whether the document was in that state before is read from its journal, and
+  only where it can have been (bus.moves): from its second generation on (a replay), for a move
+  the engine did not make (annulation, publication), or for a state two stages of its flow share.
+  An event that is no state change (a préfecture letter, bus.moves.announce_event) counts its
+  volumes: it is journaled once.
+- A transaction's increments are summed and written just before it commits, in one upsert
+  (`value = value + n`, `insert … on conflict do update` on SQLite and PostgreSQL) with its keys
+  in order: two transactions counting the same keys wait for each other, never deadlock. A
+  transaction rolled back (a concurrent move, a crash) counts nothing; the one that commits
+  counts with its journal entry. The counters are thus never behind the journal nor ahead of it,
+  whatever the number of workers, and nothing is replayed from Kafka after a restart.
+- The API reads the table (the API processes share the store and nothing else).
 - Prometheus: `dematbus_live_documents{flow,metric}`, summed over collectivités and days: no
-  label per SIREN. The worker's /metrics has the sums of its own partitions; the API's /metrics
-  the sums of the snapshot (every worker), refreshed at each scrape.
+  label per SIREN. The API and a worker refresh it from the table at each scrape of their
+  `/metrics`: every process shows the store's totals, so do not sum them over processes.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import Gauge
-from sqlalchemy import case, func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from bus.reports import DEFAULT_TZ
 from bus.store.db import Store
@@ -43,6 +46,7 @@ LIVE = Gauge("dematbus_live_documents",
              "Live counters summed over collectivités and days (states reached, flow volumes)", ["flow", "metric"])
 ZONE = ZoneInfo(DEFAULT_TZ)
 SEP = "|"
+PENDING = "dematbus.live_counts"  # Session.info key: the increments the transaction will write
 
 
 @dataclass(frozen=True)
@@ -76,37 +80,42 @@ def increments(move: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def counted_key(move: dict[str, Any]) -> str:
-    return move["event_id"] if move.get("type") else f"{move['document_id']}{SEP}{move['state']}"
+def count(session: AsyncSession, move: dict[str, Any]) -> None:
+    """Count `move` (a bus.moves message) when the caller's transaction commits."""
+    pending: defaultdict[str, int] = session.info.setdefault(PENDING, defaultdict(int))
+    for key, n in increments(move).items():
+        pending[key] += n
 
 
-async def save_snapshot(store: Store, values: dict[str, int]) -> None:
-    """Upsert counter values, keeping the largest (see the module docstring)."""
-    if not values:
-        return
+@event.listens_for(Session, "before_commit")
+def _write_counts(session: Session) -> None:
+    pending = session.info.pop(PENDING, None)
+    if pending:
+        session.execute(_upsert(session.get_bind().dialect.name, pending))
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_counts(session: Session) -> None:
+    session.info.pop(PENDING, None)
+
+
+def _upsert(dialect: str, pending: dict[str, int]) -> Any:
     now = utcnow()
     rows = []
-    for text, value in values.items():
+    for text in sorted(pending):  # the same order in every transaction: waits, no deadlock
         k = CounterKey.decode(text)
-        rows.append({"siren": k.siren, "flow": k.flow, "day": k.day, "metric": k.metric, "value": int(value),
+        rows.append({"siren": k.siren, "flow": k.flow, "day": k.day, "metric": k.metric, "value": pending[text],
                      "updated_at": now})
-    async with store.transaction() as session:
-        dialect = session.bind.dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        for start in range(0, len(rows), 500):
-            stmt = insert(LiveCounter).values(rows[start:start + 500])
-            bigger = stmt.excluded.value > LiveCounter.value
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["siren", "flow", "day", "metric"],
-                set_={"value": case((bigger, stmt.excluded.value), else_=LiveCounter.value),
-                      "updated_at": stmt.excluded.updated_at},
-            )
-            await session.execute(stmt)
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LiveCounter).values(rows)
+    return stmt.on_conflict_do_update(
+        index_elements=["siren", "flow", "day", "metric"],
+        set_={"value": LiveCounter.value + stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
+    )
 
 
 async def read_counters(store: Store, *, sirens: list[str] | None = None, flow: str | None = None,
                         start: date | None = None, end: date | None = None) -> list[LiveCounter]:
-    """Snapshot rows, `start` and `end` included; `sirens` None = every collectivité."""
+    """Counter rows, `start` and `end` included; `sirens` None = every collectivité."""
     query = select(LiveCounter).order_by(LiveCounter.siren, LiveCounter.flow, LiveCounter.day, LiveCounter.metric)
     if sirens is not None:
         query = query.where(LiveCounter.siren.in_(sorted(set(sirens)) or [""]))
@@ -121,7 +130,7 @@ async def read_counters(store: Store, *, sirens: list[str] | None = None, flow: 
 
 
 async def live_totals(store: Store) -> dict[tuple[str, str], int]:
-    """Snapshot sums per (flow, metric), over every collectivité and day."""
+    """Counter sums per (flow, metric), over every collectivité and day."""
     async with store.sessions() as session:
         rows = await session.execute(select(LiveCounter.flow, LiveCounter.metric, func.sum(LiveCounter.value))
                                      .group_by(LiveCounter.flow, LiveCounter.metric))
@@ -131,63 +140,3 @@ async def live_totals(store: Store) -> dict[tuple[str, str], int]:
 async def refresh_gauges(store: Store) -> None:
     for (flow, metric), n in (await live_totals(store)).items():
         LIVE.labels(flow=flow, metric=metric).set(n)
-
-
-class LiveCounters:
-    """The faust side: two tables, the agent and the snapshot timer (installed by `install`)."""
-
-    def __init__(self, app: Any, store: Store, topic: Any, partitions: int, flush_every: float = 1.0) -> None:
-        self.store = store
-        self.counts = app.Table("dematbus-counters", default=int, partitions=partitions)
-        self.counted = app.Table("dematbus-counted", default=bool, partitions=partitions)
-        self.dirty: set[str] = set()
-        self.full_pass_done = False
-        self.totals: dict[tuple[str, str], int] = defaultdict(int)
-
-        @app.agent(topic, name="dematbus.counters")
-        async def count(stream: Any) -> None:
-            async for move in stream:
-                try:
-                    self.apply(move)
-                except Exception:
-                    log.exception("counters: could not count %s", move)
-
-        @app.timer(flush_every)
-        async def flush() -> None:
-            await self.flush()
-
-    def apply(self, move: dict[str, Any]) -> bool:
-        """Count a move once; returns whether it counted."""
-        seen = counted_key(move)
-        if self.counted[seen]:
-            return False
-        for key, n in increments(move).items():
-            self.counts[key] += n
-            self.dirty.add(key)
-            k = CounterKey.decode(key)
-            self.totals[(k.flow, k.metric)] += n
-            LIVE.labels(flow=k.flow, metric=k.metric).set(self.totals[(k.flow, k.metric)])
-        self.counted[seen] = True
-        return True
-
-    async def flush(self) -> None:
-        if not self.full_pass_done:
-            # After a start (tables recovered from their changelog): write everything once and
-            # rebuild the Prometheus sums.
-            keys = [str(k) for k in self.counts]
-            self.totals.clear()
-            for key in keys:
-                k = CounterKey.decode(key)
-                self.totals[(k.flow, k.metric)] += int(self.counts[key])
-            for (flow, metric), n in self.totals.items():
-                LIVE.labels(flow=flow, metric=metric).set(n)
-            self.dirty.update(keys)
-            self.full_pass_done = True
-        if not self.dirty:
-            return
-        batch, self.dirty = self.dirty, set()
-        try:
-            await save_snapshot(self.store, {key: int(self.counts[key]) for key in batch})
-        except Exception:
-            log.exception("counters: snapshot failed; retrying on the next flush")
-            self.dirty |= batch

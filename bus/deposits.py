@@ -138,7 +138,7 @@ class Depositor:
                 await session.flush()
                 entry = await journal.append(session, doc_id, "deposited", "deposited",
                                              {"by": actor, "files": len(stored)})
-                moves.announce(session, doc, entry)
+                await moves.announce(session, doc, entry)
                 emit_event(session, Event(type="deposited", document_id=doc_id, siren=siren))
         except IntegrityError:
             # A concurrent deposit won the race: same Idempotency-Key (answer with its document)

@@ -156,5 +156,5 @@ class Engine:
         await session.flush()  # version check happens here
         entry = await journal.append(session, doc.id, event, state,
                                      {k: v for k, v in detail.items() if v is not None})
-        moves.announce(session, doc, entry)
+        await moves.announce(session, doc, entry)
         await metrics.record_move(session, doc, state, event)

@@ -212,7 +212,7 @@ async def withdraw(store: Store, document_id: str, actor: str, reason: str, *,
                 await session.flush()  # version check: the engine may be moving the document
                 entry = await journal.append(session, doc.id, "publication.withdrawn", doc.state,
                                              {"by": actor, "reason": reason})
-                moves.announce(session, doc, entry)
+                await moves.announce(session, doc, entry)
                 return today
         except StaleDataError:
             continue

@@ -50,7 +50,7 @@ async def record_event(session: AsyncSession, doc: Document, message: Prefecture
     about = summary(message)
     entry = await journal.append(session, doc.id, event, doc.state,
                                  {"message": message.id, "type": message.code, **(detail or {})})
-    moves.announce_event(session, doc, entry, event, {rules.metric(message.code): 1} if counted else None,
+    await moves.announce_event(session, doc, entry, event, {rules.metric(message.code): 1} if counted else None,
                          prefecture_message=about)
     return entry
 

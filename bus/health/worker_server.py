@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from bus.health.checks import Check, blobs_check, outbox_check, report, store_ch
 from bus.store.db import Store
 
 LOOP_TIMEOUT = 5.0
+log = logging.getLogger(__name__)
 Readiness = Callable[[], Awaitable[list[Check]]]
 
 
@@ -64,10 +66,13 @@ class WorkerHealthServer:
         self.host = host
         self.loop: asyncio.AbstractEventLoop | None = None
         self.readiness: Readiness | None = None
+        self.before_metrics: Callable[[], Awaitable[Any]] | None = None
 
-    def bind(self, loop: asyncio.AbstractEventLoop, readiness: Readiness) -> None:
-        """Called from the worker's loop once it runs."""
-        self.loop, self.readiness = loop, readiness
+    def bind(self, loop: asyncio.AbstractEventLoop, readiness: Readiness,
+             before_metrics: Callable[[], Awaitable[Any]] | None = None) -> None:
+        """Called from the worker's loop once it runs; `before_metrics` refreshes gauges read from
+        the store (the live counters) at each scrape."""
+        self.loop, self.readiness, self.before_metrics = loop, readiness, before_metrics
 
     def _on_loop(self, make: Callable[[], Awaitable[Any]], timeout: float) -> Any:
         if self.loop is None:
@@ -76,6 +81,11 @@ class WorkerHealthServer:
 
     def answer(self, path: str) -> tuple[int, str, bytes]:
         if path == "/metrics":
+            if self.before_metrics is not None:
+                try:
+                    self._on_loop(self.before_metrics, LOOP_TIMEOUT)
+                except Exception:  # a stuck loop or store: the other metrics are still served
+                    log.warning("could not refresh the gauges read from the store", exc_info=True)
             return 200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)
         if path == "/healthz":
             try:

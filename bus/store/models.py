@@ -205,7 +205,7 @@ class BatchDocument(Base):
 
 
 class LiveCounter(Base):
-    """Snapshot of the worker's live counters (bus.counters), one row per siren × flow × day × metric."""
+    """Live counters (bus.counters), written with each move, one row per siren × flow × day × metric."""
 
     __tablename__ = "live_counters"
     __table_args__ = (PrimaryKeyConstraint("siren", "flow", "day", "metric", name="pk_live_counters"),)

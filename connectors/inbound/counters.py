@@ -1,5 +1,5 @@
-"""Live counters per collectivité (`GET /api/v1/counters`), read from the snapshot the worker
-writes to the store (see bus.counters for why the store and not the worker).
+"""Live counters per collectivité (`GET /api/v1/counters`), read from the store, where each move
+is counted in the transaction that journals it (bus.counters).
 
 Roles reporter, operator or admin; a key sees only its own SIRENs (403 `siren_out_of_scope`).
 """
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 async def metrics_with_live_counters(request: Request) -> Any:
-    """The API's /metrics, with `dematbus_live_documents` refreshed from the counters snapshot."""
+    """The API's /metrics, with `dematbus_live_documents` refreshed from the counters table."""
     try:
         await refresh_gauges(request.app.state.store)
     except Exception:  # a metric never breaks the scrape

@@ -1,6 +1,6 @@
 """The letters counted per type: the report buckets them by the Paris month of their arrival, the
-live counters by its Paris day, each letter once (a redelivered move adds nothing), and neither
-counts the acte's state again."""
+live counters by its Paris day, each letter once (with its journal entry), and neither counts the
+acte's state again."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from bus.counters import LiveCounters, increments
+from bus import moves
+from bus.counters import increments, local_day, read_counters
 from bus.reports import volumes
+from bus.store import journal
 from bus.store.db import Store
 from bus.store.models import Document, PrefectureMessage
 from tests.conftest import SIREN_A
-from tests.operations.test_counters import FakeApp
 
 
 async def test_the_report_counts_letters_in_their_paris_month(store: Store, keys: dict[str, str]) -> None:
@@ -42,11 +43,23 @@ def letter_move(seq: int, code: str, at: str) -> dict[str, Any]:
             "volumes": {f"prefecture_{code}": 1}, "prefecture_message": {"type": code}}
 
 
-def test_the_live_counters_count_each_letter_once_and_not_the_state() -> None:
+async def test_the_live_counters_count_each_letter_once_and_not_the_state(store: Store, keys: dict[str, str]) -> None:
     assert increments(letter_move(7, "3-1", "2025-01-31T23:30:00.000000")) == {
         f"{SIREN_A}|actes|2025-02-01|prefecture_3-1": 1}
-    counters = LiveCounters(FakeApp(), store=None, topic=None, partitions=1)  # type: ignore[arg-type]
-    assert counters.apply(letter_move(7, "3-1", "2025-03-05T10:00:00.000000"))
-    assert not counters.apply(letter_move(7, "3-1", "2025-03-05T10:00:00.000000"))  # redelivered
-    assert counters.apply(letter_move(8, "3-1", "2025-03-05T10:00:00.000000"))  # a second demande
-    assert dict(counters.counts) == {f"{SIREN_A}|actes|2025-03-05|prefecture_3-1": 2}
+    doc_id = str(uuid.uuid4())
+    async with store.transaction() as session:
+        session.add(Document(id=doc_id, flow="actes", siren=SIREN_A, state="archived", meta={}))
+
+    async def counts() -> dict[str, int]:
+        return {(r.metric, r.day.isoformat()): r.value for r in await read_counters(store, sirens=[SIREN_A])}
+
+    before = await counts()
+    for n in (1, 2):  # a demande, then a second one
+        async with store.transaction() as session:
+            doc = await session.get(Document, doc_id)
+            entry = await journal.append(session, doc_id, "prefecture_message.received", doc.state, {"n": n})
+            await moves.announce_event(session, doc, entry, "prefecture_message.received", {"prefecture_3-1": 1})
+    day = local_day(entry.at).isoformat()
+    after = await counts()
+    assert {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)} == {
+        ("prefecture_3-1", day): 2}
