@@ -56,7 +56,10 @@ def start(process: str) -> None:
 def _write_forever() -> None:
     while True:
         time.sleep(WRITE_EVERY)
-        _write()
+        try:
+            _write()
+        except OSError:  # the directory went away with its run: nobody reads any more
+            return
 
 
 def _write() -> None:

@@ -3,9 +3,12 @@ messages, HTTP requests to the simulators.
 
 - CPU: utime + stime (and cutime + cstime, their waited children) from `/proc/<pid>/stat` of each
   process of the stack and of its live descendants, at the start and at the end of the run. With
-  PostgreSQL on this machine, the backends serving the bench's database (`postgres: … <db> …`)
-  too: they come and go with the pool's connections, so a thread samples them every 50 ms and a
-  backend counts up to its last sample.
+  PostgreSQL on this machine, the whole server the same way: its postmaster (found as the parent
+  of a backend `postgres: … <database> …`) and every descendant. Per database would be an
+  undercount: backends come and go with the pool's connections (several per document), and one
+  that lives a few milliseconds shows 0 ticks of its own, while the postmaster's cutime adds
+  exited backends exactly. The whole server includes other databases' work: the figure's note
+  names the databases it also served at the start or the end of the run.
 - SQL statements and HTTP requests: the counters each process writes to `DEMATBUS_STATS_DIR`
   (bus/process_stats.py), read at the start and once all have written after the end.
 - Kafka messages: the sum of the end offsets of every partition of every topic on the broker,
@@ -16,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,6 @@ from sqlalchemy.engine import make_url
 from bus import process_stats
 
 TICK = os.sysconf("SC_CLK_TCK")
-SAMPLE_EVERY = 0.05  # seconds, PostgreSQL backends
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -78,63 +79,22 @@ def _backend_database(cmdline: str) -> str | None:
     words = cmdline.removeprefix("postgres:").split()
     if words and words[0].endswith(":"):  # cluster_name
         words = words[1:]
-    return words[1] if len(words) >= 3 else None
+    client = words[2] if len(words) >= 3 else ""
+    return words[1] if client.endswith(")") or client == "[local]" else None
 
 
-class PostgresBackends:
-    """CPU of the backends serving one database, sampled by a thread while the run lasts."""
-
-    def __init__(self, database: str) -> None:
-        self.database = database
-        self.servers = self._servers()
-        self.first: dict[int, int] = {}  # pid → ticks when first seen
-        self.last: dict[int, int] = {}
-        self.others: set[int] = set()  # postgres processes of other databases, or the server's own
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="postgres-cpu", daemon=True)
-
-    def _servers(self) -> set[int]:
-        """The postmasters whose backends serve the database: none when the server runs elsewhere."""
-        servers = set()
-        for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
-            cmdline, fields = _cmdline(pid), _stat(pid)
-            if cmdline.startswith("postgres:") and _backend_database(cmdline) == self.database and fields:
-                servers.add(int(fields[1]))  # ppid
-        return servers
-
-    def start(self) -> None:
-        self.sample(first=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(SAMPLE_EVERY):
-            self.sample()
-
-    def sample(self, first: bool = False) -> None:
-        for server in self.servers:
-            for pid in _children(server):
-                if pid in self.others:
-                    continue
-                if pid not in self.last:
-                    cmdline = _cmdline(pid)
-                    if not cmdline.startswith("postgres:"):
-                        continue  # forked, not yet a backend: its title comes with its database
-                    if _backend_database(cmdline) != self.database:
-                        self.others.add(pid)
-                        continue
-                fields = _stat(pid)
-                if fields is None:
-                    continue
-                if pid not in self.first:
-                    self.first[pid] = _ticks(fields) if first else 0  # a backend born in the run
-                self.last[pid] = _ticks(fields)
-
-    def stop(self) -> int:
-        """Ticks spent over the run."""
-        self._stop.set()
-        self._thread.join()
-        self.sample()
-        return sum(self.last[pid] - self.first[pid] for pid in self.last)
+def postgres_processes(database: str) -> tuple[int | None, set[str]]:
+    """The postmaster whose backends serve `database` (None when the server runs on another
+    machine), and the other databases its backends serve right now."""
+    backends: list[tuple[str, int]] = []  # (database, parent)
+    for pid in (int(p) for p in os.listdir("/proc") if p.isdigit()):
+        cmdline = _cmdline(pid)
+        database_of = _backend_database(cmdline) if cmdline.startswith("postgres:") else None
+        fields = _stat(pid) if database_of else None
+        if database_of and fields:
+            backends.append((database_of, int(fields[1])))
+    postmaster = next((ppid for db, ppid in backends if db == database), None)
+    return postmaster, {db for db, ppid in backends if ppid == postmaster and db != database}
 
 
 def postgres_database(db_url: str) -> str | None:
@@ -157,6 +117,7 @@ async def kafka_messages(bootstrap: str) -> int:
 @dataclass
 class Usage:
     cpu_ms_by_process: dict[str, float]
+    postgres_note: str | None  # what "postgres" in cpu_ms_by_process covers (None: SQLite)
     sql_statements: int
     kafka_messages: int
     http_requests: int
@@ -166,6 +127,7 @@ class Usage:
         return {
             "cpu_ms_per_doc": round(sum(self.cpu_ms_by_process.values()) / docs, 2),
             "cpu_ms_per_doc_by_process": by_process,
+            **({"cpu_postgres": self.postgres_note} if self.postgres_note else {}),
             "sql_statements_per_doc": round(self.sql_statements / docs, 2),
             "kafka_messages_per_doc": round(self.kafka_messages / docs, 2),
             "http_requests_per_doc": round(self.http_requests / docs, 2),
@@ -176,23 +138,28 @@ class Meter:
     """`start()` just before the first deposit, `stop()` once every document is terminal."""
 
     def __init__(self, pids: dict[str, int], stats_dir: Path, bootstrap: str, db_url: str) -> None:
-        self.pids, self.stats_dir, self.bootstrap = pids, stats_dir, bootstrap
-        database = postgres_database(db_url)
-        self.postgres = PostgresBackends(database) if database else None
-        if self.postgres and not self.postgres.servers:
-            self.postgres = None  # a server on another machine: its CPU is not seen from here
+        self.pids, self.stats_dir, self.bootstrap = dict(pids), stats_dir, bootstrap
+        self.database = postgres_database(db_url)
+        self.other_databases: set[str] = set()
+        if self.database:
+            postmaster, self.other_databases = postgres_processes(self.database)
+            if postmaster is not None:
+                self.pids["postgres"] = postmaster
 
     async def start(self) -> None:
         self.kafka = await kafka_messages(self.bootstrap)
         self.counts = process_stats.read(self.stats_dir)
         self.cpu = {name: cpu_ticks(pid) for name, pid in self.pids.items()}
-        if self.postgres:
-            self.postgres.start()
 
     async def stop(self) -> Usage:
         cpu = {name: (cpu_ticks(pid) - self.cpu[name]) * 1000 / TICK for name, pid in self.pids.items()}
-        if self.postgres:
-            cpu["postgres"] = self.postgres.stop() * 1000 / TICK
+        note = None
+        if self.database and "postgres" not in self.pids:
+            note = "not counted: the server runs on another machine"
+        elif self.database:
+            self.other_databases |= postgres_processes(self.database)[1]
+            note = "the whole server" + (f", which also served {', '.join(sorted(self.other_databases))}"
+                                         if self.other_databases else "")
         kafka = await kafka_messages(self.bootstrap) - self.kafka
         ended, deadline = time.time(), time.monotonic() + 5
         live = set(self.pids.values())
@@ -205,5 +172,5 @@ class Meter:
             return sum(c["counts"].get(name, 0) - self.counts.get(pid, {}).get("counts", {}).get(name, 0)
                        for pid, c in counts.items())
 
-        return Usage(cpu_ms_by_process=cpu, sql_statements=delta("sql_statements"), kafka_messages=kafka,
+        return Usage(cpu_ms_by_process=cpu, postgres_note=note, sql_statements=delta("sql_statements"), kafka_messages=kafka,
                      http_requests=delta("http_requests"))
