@@ -17,10 +17,19 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bus import process_stats
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def make_engine(url: str) -> AsyncEngine:
+    engine = _engine(url)
+    if process_stats.enabled():  # the bench's stack: count the statements
+        process_stats.count_statements(engine)
+    return engine
+
+
+def _engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
