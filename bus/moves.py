@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bus.flows.definition import load_flow, resolve
 from bus.store.models import Document, JournalEntry, OutboxEvent
+from bus.store.outbox import add_row
 from bus.topics import MOVES
 
 
@@ -47,7 +48,7 @@ def move_message(doc: Document, entry: JournalEntry) -> dict[str, Any]:
 
 def announce(session: AsyncSession, doc: Document, entry: JournalEntry) -> None:
     """Call right after journaling a state change, in the same transaction."""
-    session.add(OutboxEvent(topic=MOVES, key=doc.siren, payload=move_message(doc, entry)))
+    add_row(session, OutboxEvent(topic=MOVES, key=doc.siren, payload=move_message(doc, entry)))
 
 
 def announce_event(session: AsyncSession, doc: Document, entry: JournalEntry, event_type: str,
@@ -56,4 +57,4 @@ def announce_event(session: AsyncSession, doc: Document, entry: JournalEntry, ev
     names it (webhooks send it as such), the live counters count its `volumes` once per event id
     and not its state; `data` goes to the webhook payload."""
     message = {**move_message(doc, entry), "type": event_type, "volumes": volumes or {}, **data}
-    session.add(OutboxEvent(topic=MOVES, key=doc.siren, payload=message))
+    add_row(session, OutboxEvent(topic=MOVES, key=doc.siren, payload=message))

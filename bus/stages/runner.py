@@ -10,12 +10,13 @@ two workers from acting on the same effect at the same time.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -219,10 +220,7 @@ class StageRunner:
     async def due_retries(self) -> list[Command]:
         """Commands whose retry is due; `run_command` re-claims them, so running one twice is harmless."""
         async with self.store.sessions() as session:
-            rows = await session.execute(
-                select(Effect, Document).join(Document, Document.id == Effect.document_id)
-                .where(Effect.status.in_(["retry", "intent"]), Effect.next_at <= utcnow())
-            )
+            rows = await session.execute(_DUE_RETRIES, {"now": utcnow()})
             return [
                 Command(document_id=d.id, siren=d.siren, flow=d.flow, stage=e.stage,
                         kind=load_flow(d.flow).stage(e.stage).kind, generation=e.generation)
@@ -230,11 +228,8 @@ class StageRunner:
             ]
 
     async def poll_due(self, limit: int = 50) -> int:
-        async with self.store.sessions() as session:
-            rows = (await session.execute(
-                select(Effect.id).where(Effect.status == "submitted", Effect.next_at <= utcnow())
-                .order_by(Effect.next_at).limit(limit)
-            )).scalars().all()
+        async with self.store.engine.connect() as conn:
+            rows = (await conn.execute(_due_polls(limit), {"now": utcnow()})).scalars().all()
         results = await asyncio.gather(*(self._poll_one(effect_id) for effect_id in rows), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
@@ -334,6 +329,19 @@ class StageRunner:
             options=connectors_of(coll).slot(stage.connector_key),
         )
         return job, connectors_of(coll).slots
+
+
+# The timers' queries, built once: building a statement costs more CPU than running it when
+# nothing is due, and the timers ask several times a second.
+_NOW = bindparam("now", type_=Effect.next_at.type)
+_DUE_RETRIES = (select(Effect, Document).join(Document, Document.id == Effect.document_id)
+                .where(Effect.status.in_(["retry", "intent"]), Effect.next_at <= _NOW))
+
+
+@functools.cache
+def _due_polls(limit: int) -> Select[tuple[int]]:
+    return (select(Effect.id).where(Effect.status == "submitted", Effect.next_at <= _NOW)
+            .order_by(Effect.next_at).limit(limit))
 
 
 @dataclass
