@@ -410,6 +410,8 @@ async def _effect(session: AsyncSession, document_id: str, stage: str, generatio
 
 
 async def _add_files(session: AsyncSession, document_id: str, produced: list[OutputFile], refs: list) -> None:  # type: ignore[type-arg]
+    if not produced:
+        return
     existing = set((await session.execute(select(File.name).where(File.document_id == document_id))).scalars())
     for f, ref in zip(produced, refs):
         name = f.name
