@@ -30,7 +30,7 @@ from bus.flows.definition import flow_names, load_flow, resolve
 from bus.metrics import observe_deposit
 from bus.store import journal
 from bus.store.db import Store
-from bus.store.models import Collectivite, Document
+from bus.store.models import Collectivite, Document, JournalEntry
 from bus.store.models import File as FileRow
 from bus.store.outbox import emit_event
 from schemas.deposit import (
@@ -65,6 +65,16 @@ class Upload:
 class Deposited:
     document_id: str
     created: bool  # False when an earlier deposit with the same Idempotency-Key is returned
+    # What the deposit's transaction wrote (when created): the answer is built from it rather
+    # than read back.
+    written: Written | None = None
+
+
+@dataclass
+class Written:
+    document: Document
+    files: list[FileRow]
+    entry: JournalEntry
 
 
 class Depositor:
@@ -132,9 +142,9 @@ class Depositor:
                 doc = Document(id=doc_id, flow=flow, siren=siren, state="deposited", meta=meta,
                                api_key_id=actor, idempotency_key=idempotency_key, business_key=business_key)
                 session.add(doc)
-                for info, ref in stored:
-                    session.add(FileRow(document_id=doc_id, role=info.role, name=info.name, size=ref.size,
-                                        sha256=ref.sha256, media_type=info.media_type))
+                rows = [FileRow(document_id=doc_id, role=info.role, name=info.name, size=ref.size,
+                                sha256=ref.sha256, media_type=info.media_type) for info, ref in stored]
+                session.add_all(rows)
                 await session.flush()
                 entry = await journal.append(session, doc_id, "deposited", "deposited",
                                              {"by": actor, "files": len(stored)})
@@ -148,7 +158,7 @@ class Depositor:
             if existing is not None:
                 return Deposited(existing, created=False)
             raise _duplicate(definition.business_key or "", business_key or "")
-        return Deposited(doc_id, created=True)
+        return Deposited(doc_id, created=True, written=Written(doc, rows, entry))
 
     async def store_upload(self, upload: Upload, max_bytes: int,
                            seal_for: str | None = None) -> tuple[DepositFile, BlobRef]:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bus import counters
 from bus.flows.definition import load_flow, resolve
 from bus.store.models import Document, JournalEntry, OutboxEvent
+from bus.store.outbox import add_row
 from bus.topics import MOVES
 
 
@@ -60,7 +61,7 @@ ENGINE_MOVES = frozenset({"deposited", "stage.started", "stage.submitted", "stag
 async def announce(session: AsyncSession, doc: Document, entry: JournalEntry) -> None:
     """Call right after journaling a state change, in the same transaction."""
     message = move_message(doc, entry)
-    session.add(OutboxEvent(topic=MOVES, key=doc.siren, payload=message))
+    add_row(session, OutboxEvent(topic=MOVES, key=doc.siren, payload=message))
     if not await _entered_before(session, doc, entry):
         counters.count(session, message)
 
@@ -71,7 +72,7 @@ async def announce_event(session: AsyncSession, doc: Document, entry: JournalEnt
     names it (webhooks send it as such), the live counters count its `volumes` (it is journaled
     once) and not its state; `data` goes to the webhook payload."""
     message = {**move_message(doc, entry), "type": event_type, "volumes": volumes or {}, **data}
-    session.add(OutboxEvent(topic=MOVES, key=doc.siren, payload=message))
+    add_row(session, OutboxEvent(topic=MOVES, key=doc.siren, payload=message))
     counters.count(session, message)
 
 

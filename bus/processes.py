@@ -23,8 +23,10 @@ def run_api(settings: Settings, port: int | None = None) -> None:
     """The HTTP API, with the console, the Pastell API and the public registry."""
     import uvicorn
 
+    from bus import process_stats
     from connectors.inbound.api import create_app
 
+    process_stats.start("api")
     uvicorn.run(create_app(settings), host=settings.host, port=port or settings.api_port, log_level="warning",
                 **FAST_SERVER)
 
@@ -33,11 +35,14 @@ def run_simulators(settings: Settings, port: int | None = None) -> None:
     """The simulators (S²low + préfecture, As@lae, i-Parapheur, digital safe) under one port."""
     import uvicorn
 
+    from bus import process_stats
     from connectors.simulators.hub import create_hub
 
     hub = create_hub(settings.data_dir / "simulators", delay=float(os.environ.get("DEMATBUS_SIM_DELAY", "1.0")),
                      persist=os.environ.get("DEMATBUS_SIM_PERSIST", "1") != "0")
-    uvicorn.run(hub, host=settings.host, port=port or settings.simulators_port, log_level="warning", **FAST_SERVER)
+    process_stats.start("simulators")  # the bench counts the requests served: no endpoint of theirs
+    app = process_stats.count_requests(hub) if process_stats.enabled() else hub
+    uvicorn.run(app, host=settings.host, port=port or settings.simulators_port, log_level="warning", **FAST_SERVER)
 
 
 def run_watcher(settings: Settings, interval: float | None = None) -> None:
@@ -58,7 +63,9 @@ def run_watcher(settings: Settings, interval: float | None = None) -> None:
 
 def run_stream_processor(settings: Settings, loglevel: str = "warning") -> None:
     """The worker: engine, stage runners, relay, poller, reconciler (bus/worker.py)."""
+    from bus import process_stats
     from bus.worker import run_worker
 
+    process_stats.start("worker")
     sys.argv = [sys.argv[0]]  # faust's Worker reads argv
     run_worker(settings, settings.kafka_bootstrap_servers or "", loglevel)

@@ -7,6 +7,7 @@ idempotent (the engine's state checks, the runners' effects ledger), never the o
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -33,7 +34,9 @@ async def _publish(rows: list[OutboxEvent], publish: Publish) -> None:
     await asyncio.gather(*acks)
 
 
+@functools.cache
 def _pending(batch: int) -> Select[tuple[OutboxEvent]]:
+    """Built once per batch size: building a statement costs more CPU than running it on an idle outbox."""
     return select(OutboxEvent).where(OutboxEvent.published_at.is_(None)).order_by(OutboxEvent.id).limit(batch)
 
 
@@ -74,7 +77,12 @@ async def prune_published(store: Store, retention: float) -> int:
     return int(result.rowcount or 0)
 
 
-async def relay_forever(store: Store, publish: Publish, idle_sleep: float = 0.05) -> None:
+async def relay_forever(store: Store, publish: Publish, idle_sleep: float = 0.02, idle_max: float = 0.25) -> None:
+    """Publish as long as there are rows. Idle, wait for this process's next commit of outbox rows
+    (`Store.wait_outbox`), or for a look that backs off from `idle_sleep` to `idle_max`: rows of
+    other processes (the API's deposits) wait at most that long, and an idle relay does not query
+    fifty times a second."""
+    wait = idle_sleep
     while True:
         try:
             sent = await relay_once(store, publish)
@@ -84,5 +92,8 @@ async def relay_forever(store: Store, publish: Publish, idle_sleep: float = 0.05
             log.exception("outbox relay failed; retrying")
             sent = 0
             await asyncio.sleep(1.0)
-        if not sent:
-            await asyncio.sleep(idle_sleep)
+        if sent:
+            wait = idle_sleep
+            continue
+        await store.wait_outbox(wait)
+        wait = min(wait * 2, idle_max)

@@ -233,6 +233,11 @@ class BoundedStopWorker(faust.Worker):
 
     grace: float = 10.0
 
+    def _setup_spinner_handler(self, logger: Any, level: int) -> None:
+        """faust's terminal spinner turns the root logger to DEBUG so that every record makes it
+        spin: each debug call of aiokafka, mode and aiosqlite then builds a record for nothing (7 %
+        of an idle worker's CPU). The workers log to files: no spinner."""
+
     def _schedule_shutdown(self, signal: Any) -> None:  # mode.Worker's one entry for both signals
         if not self._signal_stop_time:
             stop_deadline(self.grace)

@@ -58,6 +58,7 @@ class BenchResult:
             "states": p.states,
             "peak_rss_mb": max(p.peak_rss_mb.values(), default=0.0),
             "peak_rss_mb_by_process": p.peak_rss_mb,
+            **p.per_doc,
             "ceilings": asdict(self.ceilings) if self.ceilings else None,
             "ratios": self.ratios,
         }

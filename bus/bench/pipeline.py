@@ -17,6 +17,8 @@ import httpx
 from rich.progress import Progress
 from sqlalchemy import and_, func, or_, select
 
+from bus import process_stats
+from bus.bench.usage import Meter
 from bus.bench.workload import BenchDocument, bench_sirens, workload
 from bus.collectivites import add_collectivite, simulator_connectors
 from bus.demo import register_at_simulators
@@ -53,6 +55,7 @@ class PipelineFigures:
     stage_latency_ms: dict[str, dict[str, float]]
     states: dict[str, int]
     peak_rss_mb: dict[str, float]
+    per_doc: dict[str, Any]  # CPU, SQL statements, Kafka messages, HTTP requests (bus.bench.usage)
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -173,6 +176,8 @@ def _peak_rss_mb(pid: int) -> float:
 def run_pipeline(options: BenchOptions, stack: Stack, progress: Progress) -> PipelineFigures:
     sirens = bench_sirens(options.collectivites)
     key = asyncio.run(_setup(stack, sirens))
+    stats = stack.data_dir / "stats"
+    stack.env[process_stats.ENV] = str(stats)  # the processes count what they do (bus.process_stats)
     stack.start_simulators()
     stack.start_api()
     for k in range(options.workers):
@@ -185,23 +190,28 @@ def run_pipeline(options: BenchOptions, stack: Stack, progress: Progress) -> Pip
     docs = workload(options.docs, options.mix, sirens)
     progress.remove_task(gen)
 
-    async def measured() -> tuple[float, float, dict[str, Any], dict[str, int]]:
+    pids = {name: proc.pid for name, proc in stack.procs.items()}
+    if stack.broker and stack.broker.proc:
+        pids["broker"] = stack.broker.proc.pid
+
+    async def measured() -> tuple[float, float, dict[str, Any], dict[str, int], dict[str, Any]]:
         store = Store(stack.settings.db_url)
         try:
+            meter = Meter(pids, stats, stack.bootstrap, stack.settings.db_url)
+            await meter.start()
             since = utcnow()  # documents of earlier runs sharing the database are left out
             start = time.perf_counter()
             _, deposit_seconds = await _deposit_all(stack.api_url, key, docs, options.concurrency, progress)
             await _wait_terminal(store, since, len(docs), options.timeout, progress)
             seconds = time.perf_counter() - start
+            usage = await meter.stop()
             journal, states = await _figures_from_journal(store, since)
-            return seconds, deposit_seconds, journal, states
+            return seconds, deposit_seconds, journal, states, usage.per_doc(len(docs))
         finally:
             await store.close()
 
-    seconds, deposit_seconds, journal, states = asyncio.run(measured())
-    rss = {name: _peak_rss_mb(proc.pid) for name, proc in stack.procs.items()}
-    if stack.broker and stack.broker.proc:
-        rss["broker"] = _peak_rss_mb(stack.broker.proc.pid)
+    seconds, deposit_seconds, journal, states, per_doc = asyncio.run(measured())
+    rss = {name: _peak_rss_mb(pid) for name, pid in pids.items()}
     per_flow = {}
     for flow, spans in journal["per_flow"].items():
         window = (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds()
@@ -211,7 +221,7 @@ def run_pipeline(options: BenchOptions, stack: Stack, progress: Progress) -> Pip
         per_flow_docs_per_s=per_flow, deposits_per_s=round(len(docs) / deposit_seconds, 1),
         latency_ms=percentiles(journal["end_to_end"]),
         stage_latency_ms={name: percentiles(values) for name, values in sorted(journal["stages"].items())},
-        states=states, peak_rss_mb=rss,
+        states=states, peak_rss_mb=rss, per_doc=per_doc,
     )
 
 

@@ -20,6 +20,14 @@ def print_result(console: Console, result: BenchResult) -> None:
     for stage, p in data["stage_latency_ms"].items():
         pipeline.add_row(f"  stage {stage}", f"p50 {p['p50']} ms · p95 {p['p95']} ms · p99 {p['p99']} ms")
     pipeline.add_row("final states", ", ".join(f"{k} {v}" for k, v in sorted(data["states"].items())))
+    pipeline.add_row("CPU per document", f"{data['cpu_ms_per_doc']} ms (every process of the stack)")
+    for name, ms in sorted(data["cpu_ms_per_doc_by_process"].items()):
+        pipeline.add_row(f"  {name}", f"{ms} ms" + (f" ({data['cpu_postgres']})" if name == "postgres" else ""))
+    if "cpu_postgres" in data and "postgres" not in data["cpu_ms_per_doc_by_process"]:
+        pipeline.add_row("  postgres", data["cpu_postgres"])
+    pipeline.add_row("SQL statements / document", str(data["sql_statements_per_doc"]))
+    pipeline.add_row("Kafka messages / document", f"{data['kafka_messages_per_doc']} (every topic, changelogs included)")
+    pipeline.add_row("HTTP requests / document", f"{data['http_requests_per_doc']} (served by the simulators)")
     for name, mb in sorted(data["peak_rss_mb_by_process"].items()):
         pipeline.add_row(f"peak RSS {name}", f"{mb} MB")
     console.print(pipeline)

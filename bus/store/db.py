@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,10 +18,20 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bus import process_stats
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+OUTBOX_WRITTEN = "dematbus.outbox_written"  # session.info flag set by bus.store.outbox
 
 
 def make_engine(url: str) -> AsyncEngine:
+    engine = _engine(url)
+    if process_stats.enabled():  # the bench's stack: count the statements
+        process_stats.count_statements(engine)
+    return engine
+
+
+def _engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -55,15 +66,30 @@ class Store:
         # SQLite has one writer at a time and makes the others wait by sleeping and retrying:
         # under load, coroutines of one process queue on this lock instead, which is much faster.
         self._write_lock = asyncio.Lock() if url.startswith("sqlite") else None
+        self._outbox_written: asyncio.Event | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        if self._write_lock is None:
-            async with self.sessions() as session, session.begin():
+        async with self._write_lock or contextlib.nullcontext(), self.sessions() as session:
+            async with session.begin():
                 yield session
-            return
-        async with self._write_lock, self.sessions() as session, session.begin():
-            yield session
+            if session.info.get(OUTBOX_WRITTEN):
+                self._wake_relay()
+
+    def _wake_relay(self) -> None:
+        if self._outbox_written is not None:
+            self._outbox_written.set()
+
+    async def wait_outbox(self, timeout: float) -> None:
+        """Return when a transaction of this process committed outbox rows (bus.store.outbox),
+        or after `timeout`: rows written by other processes are found by the relay's next look."""
+        if self._outbox_written is None:
+            self._outbox_written = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._outbox_written.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._outbox_written.clear()
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:

@@ -154,8 +154,12 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
                                              actor=key.id, idempotency_key=idempotency_key)
         except DepositRefused as exc:
             raise ApiError(exc.status, exc.code, exc.message) from None
-        async with store.sessions() as session:
-            view = await _view(session, result.document_id)
+        if result.written is not None:  # what was just written, as it was written: no read back
+            written = result.written
+            view = document_view(written.document, written.files, [written.entry])
+        else:
+            async with store.sessions() as session:
+                view = await _view(session, result.document_id)
         return JSONResponse(view.model_dump(mode="json"), status_code=201 if result.created else 200)
 
     @app.get("/api/v1/documents/{document_id}", response_model=DocumentView)

@@ -80,6 +80,8 @@ HELIOS (PES v2 → DGFiP): see :mod:`connectors.simulators.s2low_helios` (endpoi
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 import hmac
 import json
@@ -424,9 +426,7 @@ class S2lowSimulator:
         return self.state.classifications.get(siren) or default_classification()
 
     def classification_date(self, siren: str) -> date:
-        from schemas.actes.classification import Classification
-
-        return Classification.parse(self.classification_xml(siren), check_xsd=False).date
+        return _classification_date(self.classification_xml(siren))
 
     # -------------------------------------------------------------- bookkeeping
 
@@ -1054,3 +1054,11 @@ def _stamp(pdf: bytes, tx: Transaction) -> bytes:
     bytes after %%EOF, so the file stays valid and is recognisably different)."""
     date_ar = next((h["date"][:10] for h in tx.history if h["status"] == 4), "")
     return pdf + f"\n% Tampon S2low simulateur : {tx.id_acte} recu en prefecture le {date_ar}\n".encode("ascii")
+
+
+@functools.lru_cache(maxsize=64)
+def _classification_date(xml: bytes) -> date:
+    """The date of a classification file: parsed once per content, not once per acte received."""
+    from schemas.actes.classification import Classification
+
+    return Classification.parse(xml, check_xsd=False).date

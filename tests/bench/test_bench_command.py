@@ -44,3 +44,15 @@ def test_bench_prints_ceilings_and_ratios_and_writes_the_json(tmp_path: Path) ->
     assert {"api", "worker-1", "simulators", "broker"} <= set(data["peak_rss_mb_by_process"])
     assert data["peak_rss_mb"] == max(data["peak_rss_mb_by_process"].values())
     assert {"actes.tdt", "actes.sae", "helios.tdt"} <= set(data["stage_latency_ms"])
+    # What a document costs, so that a regression shows in one run (issue 13).
+    for row in ("CPU per document", "SQL statements / document", "Kafka messages / document",
+                "HTTP requests / document"):
+        assert row in run.stdout
+    by_process = data["cpu_ms_per_doc_by_process"]
+    assert {"api", "worker-1", "simulators", "broker"} <= set(by_process)
+    assert all(ms >= 0 for ms in by_process.values()) and by_process["worker-1"] > 0
+    assert data["cpu_ms_per_doc"] == pytest.approx(sum(by_process.values()), abs=0.05)
+    assert 1 < data["cpu_ms_per_doc"] < 10_000
+    assert 10 <= data["sql_statements_per_doc"] < 2_000  # deposit, moves, journal, outbox, effects
+    assert 5 <= data["kafka_messages_per_doc"] < 500  # several hops per document, changelogs
+    assert 3 <= data["http_requests_per_doc"] < 200  # every document goes to the TdT and the SAE
