@@ -31,8 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import Gauge
-from sqlalchemy import event, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -91,7 +90,13 @@ def count(session: AsyncSession, move: dict[str, Any]) -> None:
 def _write_counts(session: Session) -> None:
     pending = session.info.pop(PENDING, None)
     if pending:
-        session.execute(_upsert(session.get_bind().dialect.name, pending))
+        now = utcnow()
+        rows = []
+        for text in sorted(pending):  # the same order in every transaction: waits, no deadlock
+            k = CounterKey.decode(text)
+            rows.append({"siren": k.siren, "flow": k.flow, "day": k.day, "metric": k.metric,
+                         "value": pending[text], "updated_at": now})
+        session.connection().execute(_UPSERT, rows)
 
 
 @event.listens_for(Session, "after_rollback")
@@ -99,18 +104,16 @@ def _drop_counts(session: Session) -> None:
     session.info.pop(PENDING, None)
 
 
-def _upsert(dialect: str, pending: dict[str, int]) -> Any:
-    now = utcnow()
-    rows = []
-    for text in sorted(pending):  # the same order in every transaction: waits, no deadlock
-        k = CounterKey.decode(text)
-        rows.append({"siren": k.siren, "flow": k.flow, "day": k.day, "metric": k.metric, "value": pending[text],
-                     "updated_at": now})
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LiveCounter).values(rows)
-    return stmt.on_conflict_do_update(
-        index_elements=["siren", "flow", "day", "metric"],
-        set_={"value": LiveCounter.value + stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
-    )
+# `value = value + n`, the same SQL on SQLite (3.24+) and PostgreSQL. Plain text because
+# SQLAlchemy does not cache the compiled form of its dialects' `on_conflict_do_update`, and
+# compiling it again costs more than running it; the typed parameters keep the columns' formats.
+_UPSERT = text(
+    "INSERT INTO live_counters (siren, flow, day, metric, value, updated_at)"
+    " VALUES (:siren, :flow, :day, :metric, :value, :updated_at)"
+    " ON CONFLICT (siren, flow, day, metric)"
+    " DO UPDATE SET value = live_counters.value + excluded.value, updated_at = excluded.updated_at"
+).bindparams(bindparam("day", type_=LiveCounter.__table__.c.day.type),
+             bindparam("updated_at", type_=LiveCounter.__table__.c.updated_at.type))
 
 
 async def read_counters(store: Store, *, sirens: list[str] | None = None, flow: str | None = None,
