@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from bus import moves
 from bus.blobs import BlobStore
 from bus.config import Settings
 from bus.deposits import DepositRefused, Upload
@@ -108,11 +109,13 @@ class BatchDepositor:
         async with self.store.transaction() as session:
             session.add(Batch(id=batch_id, flow=flow, siren=siren, periode=periode, size=len(lines),
                               api_key_id=actor, idempotency_key=idempotency_key))
+            rows: dict[str, Document] = {}
             for line, key, ref, (_, doc_id) in zip(lines, keys, refs, documents):
                 meta = {"periode": periode, "matricule": line.matricule, "nom": line.nom, "prenom": line.prenom,
                         "coffre": line.coffre, "batch_id": batch_id, "objet": f"Bulletin de paie {periode}"}
-                session.add(Document(id=doc_id, flow=flow, siren=siren, state="deposited", meta=meta,
-                                     api_key_id=actor, business_key=key))
+                rows[doc_id] = Document(id=doc_id, flow=flow, siren=siren, state="deposited", meta=meta,
+                                        api_key_id=actor, business_key=key)
+                session.add(rows[doc_id])
             await session.flush()  # the rows below reference the batch and the documents
             for line, ref, (_, doc_id) in zip(lines, refs, documents):
                 session.add(FileRow(document_id=doc_id, role="document", name=line.fichier, size=ref.size,
@@ -120,7 +123,8 @@ class BatchDepositor:
                 session.add(BatchDocument(batch_id=batch_id, document_id=doc_id, matricule=line.matricule))
             await session.flush()
             for _, doc_id in documents:
-                await journal.append(session, doc_id, "deposited", "deposited", {"by": actor, "batch": batch_id})
+                entry = await journal.append(session, doc_id, "deposited", "deposited", {"by": actor, "batch": batch_id})
+                await moves.announce(session, rows[doc_id], entry)  # live counters and webhooks, as every deposit
                 emit_event(session, Event(type="deposited", document_id=doc_id, siren=siren))
 
     async def _by_idempotency(self, session: Any, actor: str, idempotency_key: str | None) -> BatchDeposited | None:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from bus.counters import read_counters
 from bus.store.apikeys import create_key
 from bus.store.models import (
     Batch,
@@ -63,7 +64,7 @@ async def test_batch_is_stored_in_one_go_and_sealed(client, store, keys, setting
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert [d["matricule"] for d in body["documents"]] == ["A0", "A1", "A2"]
-    assert await counts(store) == [1, 3, 3, 3, 3, 3]
+    assert await counts(store) == [1, 3, 3, 3, 3, 6]  # outbox: each payslip's event and its move
     doc_id = body["documents"][1]["id"]
     doc = (await client.get(f"/api/v1/documents/{doc_id}", headers={"Authorization": f"Bearer {keys['rh_a']}"})).json()
     assert doc["metadata"]["nom"] == "Nom1" and doc["metadata"]["periode"] == PERIODE and doc["state"] == "deposited"
@@ -83,7 +84,7 @@ async def test_batch_is_stored_in_one_go_and_sealed(client, store, keys, setting
     assert view["states"] == {"deposited": 3} and view["finished"] == 0 and view["periode"] == PERIODE
     again = await post(client, keys["rh_a"], files(3), headers={"Idempotency-Key": "paie-2026-10"})
     assert again.status_code == 200 and again.json()["batch_id"] == body["batch_id"]
-    assert await counts(store) == [1, 3, 3, 3, 3, 3]
+    assert await counts(store) == [1, 3, 3, 3, 3, 6]  # the retry stored nothing more
     month_again = await post(client, keys["rh_a"], files(1))
     assert month_again.status_code == 409 and month_again.json()["error"]["code"] == "duplicate_payslip"
     other = await client.get(f"/api/v1/batches/{body['batch_id']}", headers={"Authorization": f"Bearer {keys['b']}"})
@@ -114,3 +115,15 @@ async def test_scope_and_single_document_route(client, keys) -> None:  # type: i
                              data={"flow": "actes", "siren": SIREN_A, "metadata": "{}"},
                              files=files(1))
     assert acte.status_code == 422 and acte.json()["error"]["code"] == "invalid_request"
+
+
+async def test_batch_deposits_are_counted_live_like_the_journal(client, store, keys) -> None:  # type: ignore[no-untyped-def]
+    """Payslips of a batch count in the live counters as the journal-based reports count them."""
+    resp = await post(client, keys["rh_a"], files(4))
+    assert resp.status_code == 201, resp.text
+    rows = await read_counters(store, sirens=[SIREN_A], flow="rh-bulletin")
+    live = sum(r.value for r in rows if r.metric == "deposited")
+    async with store.sessions() as s:
+        journaled = (await s.execute(select(func.count()).select_from(JournalEntry)
+                                     .where(JournalEntry.state == "deposited"))).scalar_one()
+    assert live == journaled == 4
