@@ -203,7 +203,7 @@ class Stack:
         """Before an empty broker comes up: kill the workers (the supervision starts them again
         right after). A worker that lived through the restart would bring the old broker's
         offsets and buffered records to the new one, which Tansu may acknowledge and then never
-        serve: a table changelog that no worker can recover any more."""
+        serve."""
         workers = [n for n, p in self.procs.items() if self.supervised[n].args[:1] == ("worker",) and p.poll() is None]
         for name in workers:
             self.supervised[name].killed_on_purpose = True
