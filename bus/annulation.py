@@ -21,10 +21,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from bus import metrics, moves
 from bus.blobs import BlobStore
 from bus.collectivite_config import connectors_of
-from bus.flows.definition import FlowDefinition, load_flow
+from bus.engine import ATTEMPTS, Engine
+from bus.flows.definition import CANCELLED, FlowDefinition, load_flow
 from bus.scope import in_scope
 from bus.stages.runner import RunnerSettings, _add_files
 from bus.store import journal
@@ -33,11 +33,11 @@ from bus.store.models import AnnulationEffect, Collectivite, Document, Effect, u
 from connectors.base import Collectivite as JobCollectivite
 from connectors.base import ConnectorError, PermanentConnectorError, StageResult
 from connectors.registry import ConnectorRegistry
+from schemas.events import Event
 
 log = logging.getLogger(__name__)
 
 OPEN = ("intent", "retry", "submitted")
-CANCELLED = "cancelled"
 
 
 class AnnulationRefused(Exception):
@@ -47,16 +47,8 @@ class AnnulationRefused(Exception):
 
 
 def annulable_states(flow: FlowDefinition) -> set[str]:
-    """The states of a document whose cancellable stage is done: that stage's `done`, and every
-    state of the stages after it (ACTES: acknowledged, archiving, archived)."""
-    if flow.cancellable_stage is None:
-        return set()
-    names = [s.name for s in flow.stages]
-    index = names.index(flow.cancellable_stage)
-    states = {flow.stages[index].done}
-    for stage in flow.stages[index + 1:]:
-        states |= {stage.running, stage.done} | ({stage.submitted} if stage.submitted else set())
-    return states - {"error", "rejected", CANCELLED}
+    """The states from which a document of `flow` can be cancelled (FlowDefinition.annulable_states)."""
+    return flow.annulable_states()
 
 
 async def _acknowledged_effect(session: AsyncSession, doc: Document, stage: str) -> Effect | None:
@@ -105,8 +97,10 @@ async def request_annulation(store: Store, document_id: str, actor: str, *,
 class AnnulationRunner:
     """Worker side: sends the requested annulations and follows them to the acknowledgement."""
 
-    def __init__(self, store: Store, blobs: BlobStore, registry: ConnectorRegistry, settings: RunnerSettings) -> None:
+    def __init__(self, store: Store, blobs: BlobStore, registry: ConnectorRegistry, settings: RunnerSettings,
+                 engine: Engine | None = None) -> None:
         self.store, self.blobs, self.registry, self.settings = store, blobs, registry, settings
+        self.engine = engine or Engine(store)  # the one writer of a document's state
 
     async def process_due(self, limit: int = 20) -> int:
         async with self.store.sessions() as session:
@@ -145,6 +139,7 @@ class AnnulationRunner:
             connectors_cfg = connectors_of(coll).slots
             collectivite = JobCollectivite.from_record(coll) if coll else None
             document_id = doc.id
+            seal_for = doc.siren if flow.encrypted else None  # personal data stays sealed at rest
         try:
             connector: Any = self.registry.get(stage.connector_key, connectors_cfg)
         except PermanentConnectorError as exc:  # no connector configured any more
@@ -154,12 +149,12 @@ class AnnulationRunner:
             await self._finish(effect_id, document_id, "failed", "annulation.failed",
                                {"reason": "ce connecteur ne sait pas annuler / this connector cannot cancel"})
         elif status in ("intent", "retry"):
-            await self._send(connector, effect_id, document_id, target, attempts, collectivite)
+            await self._send(connector, effect_id, document_id, target, attempts, collectivite, seal_for)
         else:
-            await self._follow(connector, effect_id, document_id, target, cancel_id, requested_at)
+            await self._follow(connector, effect_id, document_id, target, cancel_id, requested_at, seal_for)
 
     async def _send(self, connector: Any, effect_id: int, document_id: str, remote_id: str, attempts: int,
-                    collectivite: JobCollectivite | None) -> None:
+                    collectivite: JobCollectivite | None, seal_for: str | None) -> None:
         try:
             cancel_id, files = await connector.cancel(remote_id, collectivite)
         except PermanentConnectorError as exc:
@@ -175,7 +170,7 @@ class AnnulationRunner:
             await self._update(effect_id, status="retry", attempts=attempts, last_error=str(exc),
                                next_at=utcnow() + timedelta(seconds=retry.delay(attempts)))
             return
-        refs = await asyncio.to_thread(lambda: [self.blobs.put(f.data) for f in files])
+        refs = await asyncio.to_thread(lambda: [self.blobs.put(f.data, seal_for=seal_for) for f in files])
         async with self.store.transaction() as session:
             await session.execute(update(AnnulationEffect).where(AnnulationEffect.id == effect_id).values(
                 status="submitted", remote_id=cancel_id, attempts=attempts + 1, last_error=None,
@@ -187,7 +182,7 @@ class AnnulationRunner:
                                  {"cancel_transaction_id": cancel_id})
 
     async def _follow(self, connector: Any, effect_id: int, document_id: str, remote_id: str,
-                      cancel_id: str | None, requested_at: datetime) -> None:
+                      cancel_id: str | None, requested_at: datetime, seal_for: str | None) -> None:
         try:
             result: StageResult = await connector.cancellation(remote_id, cancel_id)
         except ConnectorError as exc:
@@ -200,11 +195,14 @@ class AnnulationRunner:
         elif result.status == "rejected":
             await self._finish(effect_id, document_id, "rejected", "annulation.rejected", {"reason": result.reason})
         else:
-            await self._cancelled(effect_id, document_id, result)
+            await self._cancelled(effect_id, document_id, result, seal_for)
 
-    async def _cancelled(self, effect_id: int, document_id: str, result: StageResult) -> None:
-        refs = await asyncio.to_thread(lambda: [self.blobs.put(f.data) for f in result.files])
-        for _ in range(5):
+    async def _cancelled(self, effect_id: int, document_id: str, result: StageResult, seal_for: str | None) -> None:
+        """The acknowledgement, its files and the document's move to `cancelled` in one transaction:
+        the engine makes the move (Engine.apply_in), as for every outcome."""
+        refs = await asyncio.to_thread(lambda: [self.blobs.put(f.data, seal_for=seal_for) for f in result.files])
+        fields = {k: v for k, v in result.fields.items() if v is not None}
+        for _ in range(ATTEMPTS):
             try:
                 async with self.store.transaction() as session:
                     doc = await session.get(Document, document_id)
@@ -212,13 +210,8 @@ class AnnulationRunner:
                     await session.execute(update(AnnulationEffect).where(AnnulationEffect.id == effect_id).values(
                         status="done", next_at=None, updated_at=utcnow()))
                     await _add_files(session, document_id, result.files, refs)
-                    doc.replies = {**doc.replies, **{k: v for k, v in result.fields.items() if v is not None}}
-                    doc.state = CANCELLED
-                    await session.flush()  # version check: the engine may have moved it meanwhile
-                    entry = await journal.append(session, doc.id, "annulation.acknowledged", CANCELLED,
-                                                 {k: v for k, v in result.fields.items() if v is not None})
-                    await moves.announce(session, doc, entry)
-                    await metrics.record_move(session, doc, CANCELLED, "annulation.acknowledged")
+                    await self.engine.apply_in(session, Event(type="annulation.acknowledged", document_id=doc.id,
+                                                              siren=doc.siren, fields=fields))
                 return
             except StaleDataError:
                 log.info("document %s moved while being cancelled: again", document_id)

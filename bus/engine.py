@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from bus import metrics, moves
 from bus.collectivite_config import connectors_of
-from bus.flows.definition import FlowDefinition, StageDefinition, load_flow
+from bus.flows.definition import CANCELLED, FlowDefinition, StageDefinition, load_flow
 from bus.store import journal
 from bus.store.db import Store
 from bus.store.models import Collectivite, DeadLetter, Document, Effect, utcnow
@@ -59,6 +59,8 @@ class Engine:
     async def _apply(self, session: AsyncSession, flow: FlowDefinition, doc: Document, event: Event) -> bool:
         if event.type == "replay":
             return await self._replay(session, flow, doc, event)
+        if event.type == "annulation.acknowledged":
+            return await self._cancel(session, flow, doc, event)
         if flow.is_terminal(doc.state):
             return False
         if event.type == "deposited":
@@ -142,6 +144,15 @@ class Engine:
         await self._move(session, doc, stage.running, "replay",
                          {"stage": stage.name, "generation": doc.generation, **event.fields})
         self._command(session, flow, doc, stage)
+        return True
+
+    async def _cancel(self, session: AsyncSession, flow: FlowDefinition, doc: Document, event: Event) -> bool:
+        """An acknowledged annulation: from any state after the cancellable stage, terminal ones
+        included (an archived acte can be cancelled), to `cancelled`."""
+        if doc.state not in flow.annulable_states():
+            return False
+        doc.replies = {**doc.replies, **event.fields}
+        await self._move(session, doc, CANCELLED, "annulation.acknowledged", event.fields)
         return True
 
     def _command(self, session: AsyncSession, flow: FlowDefinition, doc: Document, stage: StageDefinition) -> None:

@@ -99,7 +99,7 @@ def create_app(settings: Settings, bootstrap: str, health: WorkerHealthServer | 
         lease=settings.connector_timeout * 2 + 5,
     )
     runner = StageRunner(store, blobs, registry, runner_settings, engine)
-    annulations = AnnulationRunner(store, blobs, registry, runner_settings)
+    annulations = AnnulationRunner(store, blobs, registry, runner_settings, engine)
     courriers.install(app, store, blobs, registry, runner_settings, settings)
 
     events = app.topic(EVENTS, key_type=str, value_type=bytes, value_serializer="json", key_serializer="raw")

@@ -15,6 +15,7 @@ EventType = Literal[
     "redrive",  # reconciler or operator: push the document again from where it stands
     "replay",  # operator: restart a document in error at its failed stage, as a new generation
     "poll",  # a client asks that the remote side be asked now (Pastell's verif-* actions)
+    "annulation.acknowledged",  # the remote side acknowledged a document's annulation (bus.annulation)
 ]
 
 

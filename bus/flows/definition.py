@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 FLOWS_DIR = Path(__file__).parent
 DEPOSITED = "deposited"  # every document's first state
+CANCELLED = "cancelled"  # where an acknowledged annulation takes a document (bus.annulation)
 ERROR = "error"  # a stage failed after its last attempt: an operator replays it
 OPTION_PREFIX = "option:"  # enabled_by "option:<key>": the collectivité's option for this flow
 
@@ -96,6 +97,18 @@ class FlowDefinition(BaseModel):
 
     def is_terminal(self, state: str) -> bool:
         return state in self.terminal
+
+    def annulable_states(self) -> set[str]:
+        """The states of a document whose cancellable stage is done (bus.annulation): that stage's
+        `done`, and every state of the stages after it (ACTES: acknowledged, archiving, archived)."""
+        if self.cancellable_stage is None:
+            return set()
+        names = [s.name for s in self.stages]
+        index = names.index(self.cancellable_stage)
+        states = {self.stages[index].done}
+        for stage in self.stages[index + 1:]:
+            states |= {stage.running, stage.done} | ({stage.submitted} if stage.submitted else set())
+        return states - {ERROR, "rejected", CANCELLED}
 
     @computed_field  # type: ignore[prop-decorator]
     @property

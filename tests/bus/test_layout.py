@@ -44,3 +44,31 @@ def test_schemas_import_nothing_from_the_bus_or_the_connectors() -> None:
     for path in sorted((ROOT / "schemas").rglob("*.py")):
         outside = {n for n in imported(path) if n.split(".")[0] in ("bus", "connectors")}
         assert not outside, f"{path.relative_to(ROOT)} imports {outside}"
+
+
+def _state_writes(path: Path) -> list[int]:
+    """Lines that assign a document's state: `<x>.state = …` (not `self.state`, a simulator's own
+    state), or `state=` in the values of an UPDATE of documents."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else []
+        for target in targets:
+            if (isinstance(target, ast.Attribute) and target.attr == "state"
+                    and not (isinstance(target.value, ast.Name) and target.value.id == "self")):
+                lines.append(node.lineno)
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "values"
+                and any(k.arg == "state" for k in node.keywords) and "Document" in ast.unparse(node.func.value)):
+            lines.append(node.lineno)
+    return lines
+
+
+def test_the_engine_is_the_only_writer_of_a_documents_state() -> None:
+    """Annulations, replays and stage outcomes all reach the state through bus/engine.py (a deposit
+    creates the document in its first state)."""
+    writers = {}
+    for top in ("bus", "connectors"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            lines = _state_writes(path)
+            if lines:
+                writers[path.relative_to(ROOT).as_posix()] = lines
+    assert set(writers) == {"bus/engine.py"}, writers
